@@ -1,0 +1,61 @@
+# Conveyor: the two commands a newcomer needs are `make run` and `make test`.
+SHELL := /bin/bash
+PYTHON ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+HOST ?= 127.0.0.1
+PORT ?= 8000
+BENCH_DEALS ?= 100000
+
+.PHONY: install run test lint typecheck pytest pytest-pg bench messages clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+
+# Idempotent: re-runs pip only when pyproject.toml changed since the last install.
+$(VENV)/.installed: pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $@
+
+install: $(VENV)/.installed
+
+run: install
+	$(BIN)/conveyor migrate --no-input
+	$(BIN)/conveyor compilemessages --ignore '.venv/*' -v 0
+	$(BIN)/conveyor demo --if-empty
+	$(BIN)/conveyor ensure-owner
+	$(BIN)/conveyor runserver $(HOST):$(PORT)
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+typecheck: install
+	$(BIN)/mypy conveyor
+
+messages: install
+	$(BIN)/conveyor compilemessages --ignore '.venv/*' -v 0
+
+pytest: install messages
+	$(BIN)/pytest
+
+# The same suite on PostgreSQL when TEST_DATABASE_URL is given.
+pytest-pg: install messages
+	@if [ -n "$$TEST_DATABASE_URL" ]; then \
+		echo "== test suite on PostgreSQL ($$TEST_DATABASE_URL) =="; \
+		DATABASE_URL="$$TEST_DATABASE_URL" $(BIN)/pytest; \
+	else \
+		echo "== PostgreSQL run SKIPPED: TEST_DATABASE_URL is not set (e.g. postgres://postgres@127.0.0.1:5432/test) =="; \
+	fi
+
+test: lint typecheck
+	@echo "== test suite on SQLite =="
+	$(MAKE) --no-print-directory pytest
+	$(MAKE) --no-print-directory pytest-pg
+
+bench: install
+	$(BIN)/python -m bench.run --deals $(BENCH_DEALS)
+
+clean:
+	rm -rf $(VENV) var

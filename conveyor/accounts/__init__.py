@@ -1,0 +1,1 @@
+"""Users, roles, teams, sales plans, and the one access rule (permissions.py)."""

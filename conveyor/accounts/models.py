@@ -1,0 +1,153 @@
+"""Users with roles, teams of managers under a head, and sales plans."""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+from django.contrib.auth.models import AbstractBaseUser, BaseUserManager, PermissionsMixin
+from django.db import models
+from django.db.models import Q
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+
+class Role(models.TextChoices):
+    OWNER = "owner", _("Owner")
+    HEAD = "head", _("Head of sales")
+    MANAGER = "manager", _("Manager")
+
+
+class Team(models.Model):
+    """A group of managers under one head of sales."""
+
+    name = models.CharField(_("name"), max_length=120, unique=True)
+    head = models.ForeignKey(
+        "accounts.User",
+        verbose_name=_("head"),
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="headed_teams",
+    )
+
+    class Meta:
+        verbose_name = _("team")
+        verbose_name_plural = _("teams")
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class UserManager(BaseUserManager["User"]):
+    use_in_migrations = True
+
+    def create_user(self, email: str, password: str | None = None, **extra: Any) -> User:
+        if not email:
+            raise ValueError("users need an e-mail")
+        user = self.model(email=self.normalize_email(email).lower(), **extra)
+        user.set_password(password)
+        user.save(using=self._db)
+        return user
+
+    def create_superuser(self, email: str, password: str | None = None, **extra: Any) -> User:
+        extra.setdefault("role", Role.OWNER)
+        extra.setdefault("is_staff", True)
+        extra.setdefault("is_superuser", True)
+        return self.create_user(email, password, **extra)
+
+
+class User(AbstractBaseUser, PermissionsMixin):
+    """Someone who works in Conveyor. The role decides what they see (accounts/permissions.py)."""
+
+    email = models.EmailField(_("e-mail"), unique=True)
+    name = models.CharField(_("name"), max_length=150, blank=True)
+    role = models.CharField(_("role"), max_length=16, choices=Role.choices, default=Role.MANAGER)
+    team = models.ForeignKey(
+        Team,
+        verbose_name=_("team"),
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="members",
+    )
+    capacity = models.PositiveIntegerField(
+        _("capacity"), default=60, help_text=_("How many open deals this person can carry.")
+    )
+    language = models.CharField(_("language"), max_length=8, blank=True)
+    is_active = models.BooleanField(_("active"), default=True)
+    is_staff = models.BooleanField(_("staff"), default=False)
+    date_joined = models.DateTimeField(_("joined"), default=timezone.now)
+    external_id = models.CharField(_("external id"), max_length=64, null=True, blank=True)
+
+    objects: ClassVar[UserManager] = UserManager()  # type: ignore[assignment]
+
+    USERNAME_FIELD = "email"
+    EMAIL_FIELD = "email"
+    REQUIRED_FIELDS: ClassVar[list[str]] = []
+
+    class Meta:
+        verbose_name = _("user")
+        verbose_name_plural = _("users")
+        ordering = ["name", "email"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["external_id"],
+                condition=Q(external_id__isnull=False),
+                name="user_external_id_unique",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return self.name or self.email
+
+    def get_full_name(self) -> str:
+        return self.name or self.email
+
+    def get_short_name(self) -> str:
+        return self.name or self.email
+
+    @property
+    def is_owner(self) -> bool:
+        return self.role == Role.OWNER
+
+    @property
+    def is_head(self) -> bool:
+        return self.role == Role.HEAD
+
+
+class SalesPlan(models.Model):
+    """Revenue and deal targets for one user or one team in one month."""
+
+    user = models.ForeignKey(
+        User, verbose_name=_("user"), null=True, blank=True, on_delete=models.CASCADE
+    )
+    team = models.ForeignKey(
+        Team, verbose_name=_("team"), null=True, blank=True, on_delete=models.CASCADE
+    )
+    month = models.DateField(_("month"), help_text=_("The first day of the month."))
+    revenue = models.DecimalField(_("revenue"), max_digits=14, decimal_places=2, default=0)
+    deals = models.PositiveIntegerField(_("deals"), default=0)
+
+    class Meta:
+        verbose_name = _("sales plan")
+        verbose_name_plural = _("sales plans")
+        ordering = ["-month"]
+        constraints = [
+            models.CheckConstraint(
+                condition=(Q(user__isnull=False) & Q(team__isnull=True))
+                | (Q(user__isnull=True) & Q(team__isnull=False)),
+                name="salesplan_user_xor_team",
+            ),
+            models.CheckConstraint(condition=Q(revenue__gte=0), name="salesplan_revenue_gte_0"),
+            models.CheckConstraint(condition=Q(month__day=1), name="salesplan_month_first_day"),
+            models.UniqueConstraint(
+                fields=["user", "month"], condition=Q(user__isnull=False), name="plan_user_month"
+            ),
+            models.UniqueConstraint(
+                fields=["team", "month"], condition=Q(team__isnull=False), name="plan_team_month"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user or self.team} {self.month:%Y-%m}"

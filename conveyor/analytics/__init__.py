@@ -1,0 +1,1 @@
+"""Reports (queries.py, one function per report), expenses and hypotheses."""

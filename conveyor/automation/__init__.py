@@ -1,0 +1,1 @@
+"""Automation rules: triggers on pipelines and stages that run actions (the digital pipeline)."""

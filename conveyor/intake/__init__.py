@@ -1,0 +1,1 @@
+"""Leads (intake records) and the qualification questions of each segment."""

@@ -1,0 +1,122 @@
+"""Leads (every request, from every channel, recorded) and each segment's qualifying questions."""
+
+from __future__ import annotations
+
+from django.db import models
+from django.db.models import Q
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+
+class LeadChannel(models.TextChoices):
+    WEB_FORM = "web_form", _("Web form")
+    API = "api", _("API")
+    EMAIL = "email", _("E-mail")
+    IMPORT = "import", _("Import")
+    MANUAL = "manual", _("Manual")
+    CALL = "call", _("Call")
+
+
+class LeadStatus(models.TextChoices):
+    INBOX = "inbox", _("Inbox")
+    ACCEPTED = "accepted", _("Accepted")
+    REJECTED_SPAM = "rejected_spam", _("Rejected as spam")
+    MERGED = "merged", _("Merged")
+
+
+class Lead(models.Model):
+    """One intake record (a request). Several may belong to one person; none is ever dropped."""
+
+    channel = models.CharField(_("channel"), max_length=10, choices=LeadChannel.choices)
+    status = models.CharField(
+        _("status"), max_length=16, choices=LeadStatus.choices, default=LeadStatus.INBOX
+    )
+    received_at = models.DateTimeField(_("received"), default=timezone.now, db_index=True)
+    payload = models.JSONField(_("raw payload"), default=dict, blank=True)
+    name = models.CharField(_("name"), max_length=200, blank=True)
+    email = models.CharField(_("e-mail"), max_length=254, blank=True)
+    phone = models.CharField(_("phone"), max_length=32, blank=True)
+    source = models.CharField(_("source"), max_length=64, blank=True)
+    utm = models.JSONField(_("UTM"), default=dict, blank=True)
+    segment = models.ForeignKey(
+        "pipelines.Segment",
+        verbose_name=_("segment"),
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="leads",
+    )
+    person = models.ForeignKey(
+        "people.Person",
+        verbose_name=_("person"),
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="leads",
+    )
+    deal = models.ForeignKey(
+        "pipelines.Deal",
+        verbose_name=_("deal"),
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="leads",
+    )
+    score = models.IntegerField(_("score"), default=0)
+    is_suspected_spam = models.BooleanField(_("suspected spam"), default=False)
+    idempotency_key = models.CharField(max_length=128, null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("lead")
+        verbose_name_plural = _("leads")
+        ordering = ["-received_at"]
+        indexes = [models.Index(fields=["status", "received_at"], name="lead_inbox")]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["idempotency_key"],
+                condition=Q(idempotency_key__isnull=False),
+                name="lead_idempotency_key_unique",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return self.name or self.email or self.phone or f"#{self.pk}"
+
+
+class QuestionKind(models.TextChoices):
+    CHOICE = "choice", _("Choice")
+    NUMBER = "number", _("Number")
+    YES_NO = "yes_no", _("Yes / no")
+    TEXT = "text", _("Text")
+
+
+class QualificationQuestion(models.Model):
+    """A question that tells how well a lead fits the segment's buyer portrait.
+
+    `scoring` maps an answer to points: for choices {"option": points}, for yes/no
+    {"yes": points, "no": points}, for numbers a list of [min, max, points] bands.
+    """
+
+    segment = models.ForeignKey(
+        "pipelines.Segment",
+        verbose_name=_("segment"),
+        on_delete=models.CASCADE,
+        related_name="questions",
+    )
+    position = models.PositiveSmallIntegerField(_("position"), default=1)
+    text = models.CharField(_("question"), max_length=255)
+    kind = models.CharField(_("kind"), max_length=8, choices=QuestionKind.choices)
+    options = models.JSONField(_("options"), default=list, blank=True)
+    scoring = models.JSONField(_("scoring"), default=dict, blank=True)
+    is_required = models.BooleanField(_("required"), default=False)
+
+    class Meta:
+        verbose_name = _("qualification question")
+        verbose_name_plural = _("qualification questions")
+        ordering = ["segment", "position"]
+        constraints = [
+            models.UniqueConstraint(fields=["segment", "position"], name="question_position")
+        ]
+
+    def __str__(self) -> str:
+        return self.text

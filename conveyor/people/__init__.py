@@ -1,0 +1,1 @@
+"""People (the buyers: we sell to people) and their companies."""

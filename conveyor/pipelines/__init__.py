@@ -1,0 +1,1 @@
+"""Segments, pipelines, stages, deals, their stage history and the loss-reason catalogue."""

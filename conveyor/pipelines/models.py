@@ -1,0 +1,341 @@
+"""Segments, pipelines and their stages; deals and their append-only stage history.
+
+Stages are named by the client's action (the exit criterion). Won and lost are deal outcomes,
+not stages. Deals carry a few fields maintained by the services in the same transaction as each
+change (current stage, highest position reached, purchase number) so reports need no replay.
+"""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.core.validators import MaxValueValidator, MinValueValidator
+from django.db import models
+from django.db.models import Q
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+
+def _currency_default() -> str:
+    return str(settings.CONVEYOR_CURRENCY)
+
+
+class Process(models.TextChoices):
+    LEAD_GENERATION = "lead_generation", _("Lead generation")
+    CONVERSION = "conversion", _("Lead conversion")
+    ACCOUNT_MANAGEMENT = "account_management", _("Account management")
+
+
+class Segment(models.Model):
+    """Clients who go through the same sequence of steps; each segment has its own funnels."""
+
+    name = models.CharField(_("name"), max_length=120, unique=True)
+    description = models.TextField(_("description"), blank=True)
+    external_id = models.CharField(_("external id"), max_length=64, null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("segment")
+        verbose_name_plural = _("segments")
+        ordering = ["name"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["external_id"],
+                condition=Q(external_id__isnull=False),
+                name="segment_external_id_unique",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Pipeline(models.Model):
+    """The ordered stages one segment goes through in one process (a funnel)."""
+
+    name = models.CharField(_("name"), max_length=120, unique=True)
+    segment = models.ForeignKey(
+        Segment,
+        verbose_name=_("segment"),
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="pipelines",
+    )
+    process = models.CharField(
+        _("process"), max_length=24, choices=Process.choices, default=Process.CONVERSION
+    )
+    is_active = models.BooleanField(_("active"), default=True)
+    external_id = models.CharField(_("external id"), max_length=64, null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("pipeline")
+        verbose_name_plural = _("pipelines")
+        ordering = ["name"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["external_id"],
+                condition=Q(external_id__isnull=False),
+                name="pipeline_external_id_unique",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Stage(models.Model):
+    """One step of a pipeline, defined by what the client does to leave it (exit criterion)."""
+
+    pipeline = models.ForeignKey(
+        Pipeline, verbose_name=_("pipeline"), on_delete=models.CASCADE, related_name="stages"
+    )
+    position = models.PositiveSmallIntegerField(_("position"), validators=[MinValueValidator(1)])
+    name = models.CharField(_("name"), max_length=120)
+    exit_criterion = models.CharField(
+        _("exit criterion"),
+        max_length=255,
+        blank=True,
+        help_text=_("The client's action that moves the deal on, e.g. 'Received the proposal'."),
+    )
+    target_action = models.CharField(
+        _("target action"),
+        max_length=255,
+        blank=True,
+        help_text=_("What the manager pushes the client to do to leave this stage."),
+    )
+    probability = models.DecimalField(
+        _("probability"),
+        max_digits=5,
+        decimal_places=4,
+        default=0,
+        validators=[MinValueValidator(0), MaxValueValidator(1)],
+    )
+    rot_days = models.PositiveIntegerField(_("rot after days"), null=True, blank=True)
+    playbook = models.JSONField(_("playbook checklist"), default=list, blank=True)
+    is_key_meeting = models.BooleanField(_("key meeting"), default=False)
+    is_archived = models.BooleanField(_("archived"), default=False)
+    external_id = models.CharField(_("external id"), max_length=64, null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("stage")
+        verbose_name_plural = _("stages")
+        ordering = ["pipeline", "position"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["pipeline", "position"],
+                condition=Q(is_archived=False),
+                name="stage_one_open_position",
+            ),
+            models.CheckConstraint(condition=Q(position__gte=1), name="stage_position_gte_1"),
+            models.CheckConstraint(
+                condition=Q(probability__gte=0) & Q(probability__lte=1),
+                name="stage_probability_0_1",
+            ),
+            models.UniqueConstraint(
+                fields=["external_id"],
+                condition=Q(external_id__isnull=False),
+                name="stage_external_id_unique",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.position}. {self.name}"
+
+
+class LossReason(models.Model):
+    """Why a deal was lost. No pipeline = offered in every pipeline; stages narrow it further."""
+
+    name = models.CharField(_("name"), max_length=160)
+    pipeline = models.ForeignKey(
+        Pipeline,
+        verbose_name=_("pipeline"),
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="loss_reasons",
+    )
+    stages = models.ManyToManyField(
+        Stage, verbose_name=_("only at stages"), blank=True, related_name="loss_reasons"
+    )
+    is_active = models.BooleanField(_("active"), default=True)
+    external_id = models.CharField(_("external id"), max_length=64, null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("loss reason")
+        verbose_name_plural = _("loss reasons")
+        ordering = ["name"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["external_id"],
+                condition=Q(external_id__isnull=False),
+                name="lossreason_external_id_unique",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class DealStatus(models.TextChoices):
+    OPEN = "open", _("Open")
+    WON = "won", _("Won")
+    LOST = "lost", _("Lost")
+
+
+class Deal(models.Model):
+    """One attempt to sell one thing to one person, moving through one pipeline."""
+
+    person = models.ForeignKey(
+        "people.Person", verbose_name=_("person"), on_delete=models.PROTECT, related_name="deals"
+    )
+    pipeline = models.ForeignKey(
+        Pipeline, verbose_name=_("pipeline"), on_delete=models.PROTECT, related_name="deals"
+    )
+    stage = models.ForeignKey(
+        Stage, verbose_name=_("stage"), on_delete=models.PROTECT, related_name="deals"
+    )
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("owner"),
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="deals",
+    )
+    title = models.CharField(_("title"), max_length=200, blank=True)
+    amount = models.DecimalField(_("amount"), max_digits=14, decimal_places=2, default=0)
+    currency = models.CharField(_("currency"), max_length=3, default=_currency_default)
+    status = models.CharField(
+        _("status"), max_length=8, choices=DealStatus.choices, default=DealStatus.OPEN
+    )
+    opened_at = models.DateTimeField(_("opened"), default=timezone.now)
+    closed_at = models.DateTimeField(_("closed"), null=True, blank=True)
+    stage_entered_at = models.DateTimeField(_("in stage since"), default=timezone.now)
+    lost_reason = models.ForeignKey(
+        LossReason,
+        verbose_name=_("loss reason"),
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="deals",
+    )
+    lost_stage = models.ForeignKey(
+        Stage,
+        verbose_name=_("lost at stage"),
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="lost_deals",
+    )
+    refused_by_us = models.BooleanField(_("refused by us"), default=False)
+    unmet_criteria = models.TextField(_("unmet criteria"), blank=True)
+    purchase_number = models.PositiveIntegerField(_("purchase number"), null=True, blank=True)
+    # Highest stage position ever held; moving back never lowers it (DESIGN §4 "reached").
+    max_position = models.PositiveSmallIntegerField(_("highest stage reached"), default=1)
+    version = models.PositiveIntegerField(_("version"), default=1)
+    external_id = models.CharField(_("external id"), max_length=64, null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("deal")
+        verbose_name_plural = _("deals")
+        ordering = ["-opened_at"]
+        indexes = [
+            models.Index(fields=["pipeline", "opened_at"], name="deal_pipeline_opened"),
+            models.Index(fields=["pipeline", "status", "stage"], name="deal_board"),
+            models.Index(fields=["owner", "status"], name="deal_owner_status"),
+            models.Index(fields=["person", "status"], name="deal_person_status"),
+            models.Index(fields=["status", "closed_at"], name="deal_status_closed"),
+        ]
+        constraints = [
+            models.CheckConstraint(condition=Q(amount__gte=0), name="deal_amount_gte_0"),
+            models.CheckConstraint(
+                condition=Q(status="open", closed_at__isnull=True)
+                | (~Q(status="open") & Q(closed_at__isnull=False)),
+                name="deal_closed_at_iff_closed",
+            ),
+            models.CheckConstraint(
+                condition=~Q(status="lost")
+                | (Q(lost_reason__isnull=False) & Q(lost_stage__isnull=False)),
+                name="deal_lost_has_reason_and_stage",
+            ),
+            models.CheckConstraint(
+                condition=Q(status="won", purchase_number__isnull=False)
+                | (~Q(status="won") & Q(purchase_number__isnull=True)),
+                name="deal_purchase_number_iff_won",
+            ),
+            models.CheckConstraint(condition=Q(version__gte=1), name="deal_version_gte_1"),
+            models.UniqueConstraint(
+                fields=["external_id"],
+                condition=Q(external_id__isnull=False),
+                name="deal_external_id_unique",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.title or f"#{self.pk}"
+
+
+class ChangeKind(models.TextChoices):
+    ENTER = "enter", _("Opened")
+    MOVE = "move", _("Moved")
+    WON = "won", _("Won")
+    LOST = "lost", _("Lost")
+    REOPENED = "reopened", _("Reopened")
+
+
+class StageChange(models.Model):
+    """Append-only history of a deal's path. `to_stage` is empty for the outcomes won and lost.
+
+    `left_at` is when the deal left `to_stage` again (the next change's time); it is filled once,
+    in the transaction that appends that next change, so time-in-stage needs no replay.
+    """
+
+    deal = models.ForeignKey(
+        Deal, verbose_name=_("deal"), on_delete=models.CASCADE, related_name="stage_changes"
+    )
+    kind = models.CharField(_("kind"), max_length=10, choices=ChangeKind.choices)
+    from_stage = models.ForeignKey(
+        Stage,
+        verbose_name=_("from stage"),
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+    )
+    to_stage = models.ForeignKey(
+        Stage,
+        verbose_name=_("to stage"),
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+    )
+    at = models.DateTimeField(_("at"), default=timezone.now)
+    left_at = models.DateTimeField(_("left at"), null=True, blank=True)
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("by"),
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
+
+    class Meta:
+        verbose_name = _("stage change")
+        verbose_name_plural = _("stage changes")
+        ordering = ["deal", "at", "id"]
+        indexes = [models.Index(fields=["deal", "at"], name="stagechange_deal_at")]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(kind__in=["won", "lost"], to_stage__isnull=True)
+                | (~Q(kind__in=["won", "lost"]) & Q(to_stage__isnull=False)),
+                name="stagechange_to_stage_unless_outcome",
+            ),
+            models.CheckConstraint(
+                condition=Q(left_at__isnull=True) | Q(left_at__gte=models.F("at")),
+                name="stagechange_left_after_entered",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.deal_id} {self.kind} {self.at:%Y-%m-%d %H:%M}"

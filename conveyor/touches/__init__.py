@@ -1,0 +1,1 @@
+"""Touches (warming and closing), tasks (planned touches) and cadences."""

@@ -1,0 +1,232 @@
+"""Touches (what happened), tasks (what is planned) and cadences (templates of planned touches).
+
+Touches are warming (remind, care, no push) or closing (push one step forward); a first sale
+takes 5-12 of them in about a 5:1 rhythm.
+"""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+
+class TouchKind(models.TextChoices):
+    WARMING = "warming", _("Warming")
+    CLOSING = "closing", _("Closing")
+
+
+class Channel(models.TextChoices):
+    CALL = "call", _("Call")
+    EMAIL = "email", _("E-mail")
+    MEETING = "meeting", _("Meeting")
+    MESSAGE = "message", _("Message")
+    VISIT = "visit", _("Visit")
+    OTHER = "other", _("Other")
+
+
+class Direction(models.TextChoices):
+    OUTGOING = "out", _("Outgoing")
+    INCOMING = "in", _("Incoming")
+
+
+class ClosingStep(models.TextChoices):
+    MEETING = "meeting", _("Meeting")
+    DEMO = "demo", _("Demo")
+    AUDIT = "audit", _("Audit")
+    CONTRACT_REVIEW = "contract_review", _("Contract review")
+    INVOICE = "invoice", _("Invoice")
+    PAYMENT = "payment", _("Payment")
+    CUSTOM = "custom", _("Other step")
+
+
+class Outcome(models.TextChoices):
+    ADVANCED = "advanced", _("Advanced")
+    NOT_ADVANCED = "not_advanced", _("Not advanced")
+    REFUSED = "refused", _("Refused")
+
+
+class Touch(models.Model):
+    """One interaction with a client. A closing touch records the step asked for and its outcome."""
+
+    deal = models.ForeignKey(
+        "pipelines.Deal",
+        verbose_name=_("deal"),
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="touches",
+    )
+    person = models.ForeignKey(
+        "people.Person", verbose_name=_("person"), on_delete=models.CASCADE, related_name="touches"
+    )
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("by"),
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="touches",
+    )
+    at = models.DateTimeField(_("at"), default=timezone.now)
+    kind = models.CharField(_("kind"), max_length=8, choices=TouchKind.choices)
+    channel = models.CharField(
+        _("channel"), max_length=8, choices=Channel.choices, default=Channel.CALL
+    )
+    direction = models.CharField(
+        _("direction"), max_length=3, choices=Direction.choices, default=Direction.OUTGOING
+    )
+    step = models.CharField(_("step asked for"), max_length=16, choices=ClosingStep.choices, blank=True)
+    step_note = models.CharField(_("custom step"), max_length=120, blank=True)
+    outcome = models.CharField(_("outcome"), max_length=12, choices=Outcome.choices, blank=True)
+    note = models.TextField(_("note"), blank=True)
+    external_id = models.CharField(_("external id"), max_length=64, null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("touch")
+        verbose_name_plural = _("touches")
+        ordering = ["-at"]
+        indexes = [
+            models.Index(fields=["deal", "at"], name="touch_deal_at"),
+            models.Index(fields=["person", "at"], name="touch_person_at"),
+            models.Index(fields=["user", "at"], name="touch_user_at"),
+        ]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(kind="closing") | (Q(step="") & Q(outcome="")),
+                name="touch_warming_has_no_step_or_outcome",
+            ),
+            models.UniqueConstraint(
+                fields=["external_id"],
+                condition=Q(external_id__isnull=False),
+                name="touch_external_id_unique",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} {self.at:%Y-%m-%d}"
+
+
+class Cadence(models.Model):
+    """A template of touch steps; a deal entering one of `stages` gets them as tasks."""
+
+    name = models.CharField(_("name"), max_length=120, unique=True)
+    description = models.TextField(_("description"), blank=True)
+    stages = models.ManyToManyField(
+        "pipelines.Stage", verbose_name=_("stages"), blank=True, related_name="cadences"
+    )
+    warming_per_closing = models.PositiveSmallIntegerField(
+        _("warming touches before a closing one"), default=5
+    )
+    is_default = models.BooleanField(_("default"), default=False)
+
+    class Meta:
+        verbose_name = _("cadence")
+        verbose_name_plural = _("cadences")
+        ordering = ["name"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["is_default"], condition=Q(is_default=True), name="one_default_cadence"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class CadenceStep(models.Model):
+    """One planned touch of a cadence, `day_offset` working days after the deal enters the stage."""
+
+    cadence = models.ForeignKey(
+        Cadence, verbose_name=_("cadence"), on_delete=models.CASCADE, related_name="steps"
+    )
+    position = models.PositiveSmallIntegerField(_("position"))
+    day_offset = models.PositiveSmallIntegerField(_("day"))
+    kind = models.CharField(_("kind"), max_length=8, choices=TouchKind.choices)
+    channel = models.CharField(
+        _("channel"), max_length=8, choices=Channel.choices, default=Channel.CALL
+    )
+    script = models.TextField(_("script"), blank=True)
+
+    class Meta:
+        verbose_name = _("cadence step")
+        verbose_name_plural = _("cadence steps")
+        ordering = ["cadence", "position"]
+        constraints = [
+            models.UniqueConstraint(fields=["cadence", "position"], name="cadence_step_position")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.cadence} #{self.position}"
+
+
+class Task(models.Model):
+    """A planned touch. An open deal without an undone task is stalled."""
+
+    deal = models.ForeignKey(
+        "pipelines.Deal",
+        verbose_name=_("deal"),
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="tasks",
+    )
+    person = models.ForeignKey(
+        "people.Person",
+        verbose_name=_("person"),
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="tasks",
+    )
+    assignee = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("assignee"),
+        on_delete=models.CASCADE,
+        related_name="tasks",
+    )
+    title = models.CharField(_("title"), max_length=200)
+    due_at = models.DateTimeField(_("due"))
+    kind = models.CharField(
+        _("kind"), max_length=8, choices=TouchKind.choices, default=TouchKind.WARMING
+    )
+    channel = models.CharField(
+        _("channel"), max_length=8, choices=Channel.choices, default=Channel.CALL
+    )
+    cadence_step = models.ForeignKey(
+        CadenceStep, null=True, blank=True, on_delete=models.SET_NULL, related_name="tasks"
+    )
+    created_at = models.DateTimeField(_("created"), default=timezone.now)
+    done_at = models.DateTimeField(_("done"), null=True, blank=True)
+    done_touch = models.ForeignKey(
+        Touch, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    cancelled_at = models.DateTimeField(_("cancelled"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("task")
+        verbose_name_plural = _("tasks")
+        ordering = ["due_at"]
+        indexes = [
+            models.Index(fields=["assignee", "done_at", "due_at"], name="task_agenda"),
+            models.Index(fields=["deal", "done_at"], name="task_deal_open"),
+        ]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(deal__isnull=False) | Q(person__isnull=False),
+                name="task_has_deal_or_person",
+            ),
+            models.CheckConstraint(
+                condition=Q(done_at__isnull=True) | Q(cancelled_at__isnull=True),
+                name="task_not_done_and_cancelled",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.title
+
+    @property
+    def is_open(self) -> bool:
+        return self.done_at is None and self.cancelled_at is None

@@ -1,0 +1,12 @@
+"""Root URL map: the web UI, the admin and the language switch."""
+
+from __future__ import annotations
+
+from django.contrib import admin
+from django.urls import include, path
+
+urlpatterns = [
+    path("admin/", admin.site.urls),
+    path("i18n/", include("django.conf.urls.i18n")),
+    path("", include("conveyor.web.urls")),
+]
