@@ -12,8 +12,12 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import dj_database_url
+import django_stubs_ext
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.translation import gettext_lazy as _
+
+# Lets admin and other generic classes be subscripted at run time (ModelAdmin[Deal]).
+django_stubs_ext.monkeypatch()
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 DATA_DIR = Path(os.environ.get("CONVEYOR_DATA_DIR", BASE_DIR / "var"))
@@ -63,6 +67,7 @@ INSTALLED_APPS = [
     "conveyor.intake",
     "conveyor.automation",
     "conveyor.analytics",
+    "conveyor.dataset",
     "conveyor.web",
 ]
 
@@ -142,6 +147,9 @@ USE_TZ = True
 CONVEYOR_CURRENCY = os.environ.get("CONVEYOR_CURRENCY", "EUR").upper()
 if len(CONVEYOR_CURRENCY) != 3 or not CONVEYOR_CURRENCY.isalpha():
     raise ImproperlyConfigured("CONVEYOR_CURRENCY must be an ISO 4217 code such as EUR")
+
+# Region for phone numbers written without a country code (ISO 3166 alpha-2, e.g. BG, RU).
+CONVEYOR_PHONE_REGION = os.environ.get("CONVEYOR_PHONE_REGION", "").upper()
 
 # --- Languages: English, Russian, Bulgarian from day one.
 LANGUAGE_CODE = os.environ.get("CONVEYOR_LANGUAGE", "en")

@@ -50,7 +50,9 @@ class AutomationRule(models.Model):
     )
     trigger = models.CharField(_("trigger"), max_length=16, choices=Trigger.choices)
     delay_days = models.PositiveIntegerField(
-        _("days"), default=0, help_text=_("N for 'no touch for N days'; a delay for other triggers.")
+        _("days"),
+        default=0,
+        help_text=_("N for 'no touch for N days'; a delay for other triggers."),
     )
     action = models.CharField(_("action"), max_length=20, choices=Action.choices)
     params = models.JSONField(_("parameters"), default=dict, blank=True)

@@ -1,4 +1,4 @@
-"""People (buyers) and companies. Lifecycle status is derived (pipelines.selectors), never stored."""
+"""People (buyers) and companies. Lifecycle status is derived in pipelines.selectors."""
 
 from __future__ import annotations
 

@@ -78,7 +78,9 @@ class Touch(models.Model):
     direction = models.CharField(
         _("direction"), max_length=3, choices=Direction.choices, default=Direction.OUTGOING
     )
-    step = models.CharField(_("step asked for"), max_length=16, choices=ClosingStep.choices, blank=True)
+    step = models.CharField(
+        _("step asked for"), max_length=16, choices=ClosingStep.choices, blank=True
+    )
     step_note = models.CharField(_("custom step"), max_length=120, blank=True)
     outcome = models.CharField(_("outcome"), max_length=12, choices=Outcome.choices, blank=True)
     note = models.TextField(_("note"), blank=True)

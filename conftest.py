@@ -1,0 +1,50 @@
+"""Project-wide pytest fixtures: the base cast (owner, head, manager, outsider) and a pipeline."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pytest
+
+from conveyor.accounts.models import Role, User
+from conveyor.pipelines.models import Pipeline
+from conveyor.testing.factories import TeamFactory, UserFactory, pipeline_with_stages
+
+PASSWORD = "pass-Word-123"
+
+
+@dataclass
+class Cast:
+    """Who is who in a test: the owner sees all; the head sees team A; the manager is in team A;
+    the outsider is a manager of team B (another head's team)."""
+
+    owner: User
+    head: User
+    manager: User
+    outsider: User
+    other_head: User
+
+
+@pytest.fixture
+def cast(db: None) -> Cast:
+    owner = UserFactory(email="owner@example.com", name="Olga Owner", role=Role.OWNER)
+    head = UserFactory(email="head@example.com", name="Hristo Head", role=Role.HEAD)
+    other_head = UserFactory(email="head-b@example.com", name="Boris Head", role=Role.HEAD)
+    team_a = TeamFactory(name="Team A", head=head)
+    team_b = TeamFactory(name="Team B", head=other_head)
+    head.team = team_a
+    head.save()
+    other_head.team = team_b
+    other_head.save()
+    manager = UserFactory(
+        email="manager@example.com", name="Maria Manager", role=Role.MANAGER, team=team_a
+    )
+    outsider = UserFactory(
+        email="outsider@example.com", name="Oleg Outsider", role=Role.MANAGER, team=team_b
+    )
+    return Cast(owner=owner, head=head, manager=manager, outsider=outsider, other_head=other_head)
+
+
+@pytest.fixture
+def pipeline(db: None) -> Pipeline:
+    return pipeline_with_stages()

@@ -1,0 +1,29 @@
+"""Phone numbers in E.164, so the same number written two ways matches one person."""
+
+from __future__ import annotations
+
+import re
+
+import phonenumbers
+from django.conf import settings
+
+_JUNK = re.compile(r"[\s\-().]")
+
+
+def normalize_phone(raw: str, *, region: str | None = None) -> str:
+    """E.164 (`+359888123456`) when the number parses; else the digits with a leading + kept.
+
+    Numbers without a country code are read in CONVEYOR_PHONE_REGION (e.g. BG, RU). The
+    fallback keeps odd inputs (extensions, short numbers) rather than losing them.
+    """
+    raw = raw.strip()
+    if not raw:
+        return ""
+    region = region or settings.CONVEYOR_PHONE_REGION or None
+    try:
+        parsed = phonenumbers.parse(raw, region)
+    except phonenumbers.NumberParseException:
+        parsed = None
+    if parsed is not None and phonenumbers.is_possible_number(parsed):
+        return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
+    return _JUNK.sub("", raw)

@@ -1,0 +1,92 @@
+from __future__ import annotations
+
+from django.contrib import admin
+
+from conveyor.pipelines.models import Deal, LossReason, Pipeline, Segment, Stage, StageChange
+
+
+@admin.register(Segment)
+class SegmentAdmin(admin.ModelAdmin[Segment]):
+    list_display = ["name"]
+    search_fields = ["name"]
+
+
+class StageInline(admin.TabularInline[Stage, Pipeline]):
+    model = Stage
+    extra = 0
+    fields = [
+        "position",
+        "name",
+        "exit_criterion",
+        "target_action",
+        "probability",
+        "rot_days",
+        "is_key_meeting",
+        "is_archived",
+    ]
+
+
+@admin.register(Pipeline)
+class PipelineAdmin(admin.ModelAdmin[Pipeline]):
+    list_display = ["name", "segment", "process", "is_active"]
+    list_filter = ["process", "segment", "is_active"]
+    inlines = [StageInline]
+
+
+@admin.register(Stage)
+class StageAdmin(admin.ModelAdmin[Stage]):
+    list_display = ["pipeline", "position", "name", "exit_criterion", "is_key_meeting"]
+    list_filter = ["pipeline"]
+
+
+@admin.register(LossReason)
+class LossReasonAdmin(admin.ModelAdmin[LossReason]):
+    list_display = ["name", "pipeline", "is_active"]
+    list_filter = ["pipeline", "is_active"]
+    filter_horizontal = ["stages"]
+
+
+class StageChangeInline(admin.TabularInline[StageChange, Deal]):
+    model = StageChange
+    extra = 0
+    can_delete = False
+    fields = ["kind", "from_stage", "to_stage", "at", "left_at", "user"]
+    readonly_fields = fields
+
+    def has_add_permission(self, request: object, obj: object = None) -> bool:
+        return False  # history is appended by the services only
+
+
+@admin.register(Deal)
+class DealAdmin(admin.ModelAdmin[Deal]):
+    list_display = ["__str__", "person", "pipeline", "stage", "owner", "status", "amount"]
+    list_filter = ["status", "pipeline"]
+    search_fields = ["title", "person__name"]
+    raw_id_fields = ["person", "owner"]
+    list_select_related = ["person", "pipeline", "stage", "owner"]
+    # State changes go through the services (history, locking); the admin only shows them.
+    readonly_fields = [
+        "stage",
+        "status",
+        "closed_at",
+        "lost_reason",
+        "lost_stage",
+        "purchase_number",
+        "max_position",
+        "stage_entered_at",
+        "version",
+    ]
+    inlines = [StageChangeInline]
+
+
+@admin.register(StageChange)
+class StageChangeAdmin(admin.ModelAdmin[StageChange]):
+    list_display = ["deal", "kind", "from_stage", "to_stage", "at", "user"]
+    list_filter = ["kind"]
+    raw_id_fields = ["deal"]
+
+    def has_change_permission(self, request: object, obj: object = None) -> bool:
+        return False
+
+    def has_add_permission(self, request: object) -> bool:
+        return False

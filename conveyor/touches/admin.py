@@ -1,0 +1,31 @@
+from __future__ import annotations
+
+from django.contrib import admin
+
+from conveyor.touches.models import Cadence, CadenceStep, Task, Touch
+
+
+@admin.register(Touch)
+class TouchAdmin(admin.ModelAdmin[Touch]):
+    list_display = ["at", "kind", "channel", "person", "deal", "user", "step", "outcome"]
+    list_filter = ["kind", "channel", "outcome"]
+    raw_id_fields = ["deal", "person", "user"]
+
+
+@admin.register(Task)
+class TaskAdmin(admin.ModelAdmin[Task]):
+    list_display = ["title", "due_at", "assignee", "deal", "done_at"]
+    list_filter = ["kind", "assignee"]
+    raw_id_fields = ["deal", "person", "done_touch", "cadence_step"]
+
+
+class CadenceStepInline(admin.TabularInline[CadenceStep, Cadence]):
+    model = CadenceStep
+    extra = 0
+
+
+@admin.register(Cadence)
+class CadenceAdmin(admin.ModelAdmin[Cadence]):
+    list_display = ["name", "warming_per_closing", "is_default"]
+    filter_horizontal = ["stages"]
+    inlines = [CadenceStepInline]

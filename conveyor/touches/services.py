@@ -1,0 +1,177 @@
+"""Writes on touches and tasks: log a touch, schedule a task, complete a task."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from django.db import transaction
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from conveyor.accounts.models import User
+from conveyor.accounts.permissions import require_owner_access
+from conveyor.core.errors import ServiceError
+from conveyor.people.models import Person
+from conveyor.pipelines.models import Deal, DealStatus
+from conveyor.touches.models import (
+    Channel,
+    ClosingStep,
+    Direction,
+    Outcome,
+    Task,
+    Touch,
+    TouchKind,
+)
+
+# A touch logged "now" by a client whose clock runs a little fast is still fine.
+_CLOCK_SKEW = dt.timedelta(minutes=5)
+
+
+def _subject(deal: Deal | None, person: Person | None) -> tuple[Deal | None, Person]:
+    """A touch or task is about a deal (and so its person) or about a person alone."""
+    if deal is not None:
+        if person is not None and person.pk != deal.person_id:
+            raise ServiceError(_("This person is not the deal's client."), field="person")
+        return deal, deal.person
+    if person is None:
+        raise ServiceError(_("Say which deal or person this is about."), field="deal")
+    return None, person
+
+
+def _check_choice(value: str, choices: type, field: str) -> None:
+    if value not in choices.values:  # type: ignore[attr-defined]
+        raise ServiceError(_("'%(value)s' is not a valid choice.") % {"value": value}, field=field)
+
+
+@transaction.atomic
+def touch_log(
+    *,
+    by: User,
+    kind: str,
+    deal: Deal | None = None,
+    person: Person | None = None,
+    channel: str = Channel.CALL,
+    direction: str = Direction.OUTGOING,
+    step: str = "",
+    step_note: str = "",
+    outcome: str = "",
+    note: str = "",
+    at: dt.datetime | None = None,
+) -> Touch:
+    """Record one touch. A closing touch must say which step was asked for and what came of it;
+    a warming touch pushes for nothing, so it has neither."""
+    deal, person = _subject(deal, person)
+    require_owner_access(by, deal.owner if deal is not None else person.owner)
+    _check_choice(kind, TouchKind, "kind")
+    _check_choice(channel, Channel, "channel")
+    _check_choice(direction, Direction, "direction")
+    at = at or timezone.now()
+    if timezone.is_naive(at):
+        raise ServiceError(_("Times must carry a time zone."), field="at")
+    if at > timezone.now() + _CLOCK_SKEW:
+        raise ServiceError(_("A touch cannot be logged in the future; plan a task."), field="at")
+    if kind == TouchKind.CLOSING:
+        if not step:
+            raise ServiceError(_("Say which step the client was asked to take."), field="step")
+        _check_choice(step, ClosingStep, "step")
+        if step == ClosingStep.CUSTOM and not step_note.strip():
+            raise ServiceError(_("Describe the step."), field="step_note")
+        if not outcome:
+            raise ServiceError(_("Say what came of the closing touch."), field="outcome")
+        _check_choice(outcome, Outcome, "outcome")
+    elif step or outcome:
+        raise ServiceError(
+            _("A warming touch asks for no step; log it as a closing touch instead."),
+            field="kind",
+        )
+    return Touch.objects.create(
+        deal=deal,
+        person=person,
+        user=by,
+        at=at,
+        kind=kind,
+        channel=channel,
+        direction=direction,
+        step=step,
+        step_note=step_note.strip() if step == ClosingStep.CUSTOM else "",
+        outcome=outcome,
+        note=note.strip(),
+    )
+
+
+@transaction.atomic
+def task_schedule(
+    *,
+    by: User | None,
+    assignee: User,
+    title: str,
+    due_at: dt.datetime,
+    deal: Deal | None = None,
+    person: Person | None = None,
+    kind: str = TouchKind.WARMING,
+    channel: str = Channel.CALL,
+) -> Task:
+    """Plan the next touch with a deal or person."""
+    deal, person = _subject(deal, person)
+    if by is not None:
+        require_owner_access(by, assignee)
+        require_owner_access(by, deal.owner if deal is not None else person.owner)
+    if not assignee.is_active:
+        raise ServiceError(_("This user is deactivated."), field="assignee")
+    if deal is not None and deal.status != DealStatus.OPEN:
+        raise ServiceError(_("Tasks are planned on open deals only."), field="deal")
+    if timezone.is_naive(due_at):
+        raise ServiceError(_("Times must carry a time zone."), field="due_at")
+    _check_choice(kind, TouchKind, "kind")
+    _check_choice(channel, Channel, "channel")
+    title = title.strip()
+    if not title:
+        raise ServiceError(_("Give the task a title."), field="title")
+    return Task.objects.create(
+        deal=deal,
+        person=person if deal is None else deal.person,
+        assignee=assignee,
+        title=title,
+        due_at=due_at,
+        kind=kind,
+        channel=channel,
+    )
+
+
+@transaction.atomic
+def task_complete(
+    *,
+    task_id: int,
+    by: User,
+    note: str = "",
+    step: str = "",
+    step_note: str = "",
+    outcome: str = "",
+    at: dt.datetime | None = None,
+) -> Task:
+    """Mark a task done and log the touch it planned (kind and channel from the task)."""
+    try:
+        task = Task.objects.select_for_update().select_related("deal", "person").get(pk=task_id)
+    except Task.DoesNotExist as exc:
+        raise ServiceError(_("This task does not exist."), field="task") from exc
+    require_owner_access(by, task.assignee)
+    if task.done_at is not None:
+        raise ServiceError(_("This task is already done."), field="task")
+    if task.cancelled_at is not None:
+        raise ServiceError(_("This task was cancelled."), field="task")
+    touch = touch_log(
+        by=by,
+        kind=task.kind,
+        deal=task.deal,
+        person=task.person if task.deal is None else None,
+        channel=task.channel,
+        step=step,
+        step_note=step_note,
+        outcome=outcome,
+        note=note,
+        at=at,
+    )
+    task.done_at = touch.at
+    task.done_touch = touch
+    task.save(update_fields=["done_at", "done_touch"])
+    return task
