@@ -1,6 +1,26 @@
+"""URLs of the web UI."""
+
 from __future__ import annotations
 
+from django.contrib.auth import views as auth_views
 from django.urls import path
 
+from conveyor.web.views import board, deals, reports
+
 app_name = "web"
-urlpatterns: list = []
+urlpatterns = [
+    path("", board.home, name="home"),
+    path(
+        "login/",
+        auth_views.LoginView.as_view(
+            template_name="web/registration/login.html", redirect_authenticated_user=True
+        ),
+        name="login",
+    ),
+    path("logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("board/", board.board_view, name="board"),
+    path("board/<int:pipeline_id>/", board.board_view, name="board-pipeline"),
+    path("deals/<int:pk>/", deals.deal_detail, name="deal"),
+    path("deals/<int:pk>/<slug:action>/", deals.deal_action, name="deal-action"),
+    path("reports/funnel/", reports.funnel_view, name="funnel"),
+]

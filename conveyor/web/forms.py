@@ -1,0 +1,111 @@
+"""Forms of the web UI: input parsing only; the rules live in the services."""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+from typing import Any
+
+from django import forms
+from django.db.models import Q, QuerySet
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+from conveyor.core.errors import ServiceError
+from conveyor.pipelines.models import Deal, LossReason, Pipeline, Stage
+from conveyor.touches.models import Channel, ClosingStep, Outcome, TouchKind
+
+
+def add_service_error(form: forms.Form, error: ServiceError) -> None:
+    """Show a service's refusal on the field it names, or above the form."""
+    field = error.field if error.field in form.fields else None
+    form.add_error(field, error.message)
+
+
+class VersionedForm(forms.Form):
+    version = forms.IntegerField(widget=forms.HiddenInput, min_value=1)
+
+
+class MoveForm(VersionedForm):
+    stage = forms.ModelChoiceField(queryset=Stage.objects.none(), label=_("Move to stage"))
+
+    def __init__(self, *args: Any, deal: Deal, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        stages: QuerySet[Stage] = deal.pipeline.stages.filter(is_archived=False).order_by(
+            "position"
+        )
+        self.fields["stage"].queryset = stages  # type: ignore[attr-defined]
+
+
+class WinForm(VersionedForm):
+    amount = forms.DecimalField(label=_("Final amount"), min_value=Decimal(0), decimal_places=2)
+
+
+class LoseForm(VersionedForm):
+    reason = forms.ModelChoiceField(queryset=LossReason.objects.none(), label=_("Why was it lost?"))
+    refused_by_us = forms.BooleanField(label=_("We refused the client"), required=False)
+    unmet_criteria = forms.CharField(
+        label=_("Criteria the client does not meet"),
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 2}),
+    )
+
+    def __init__(self, *args: Any, deal: Deal, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        reasons = LossReason.objects.filter(
+            Q(pipeline__isnull=True) | Q(pipeline=deal.pipeline), is_active=True
+        ).order_by("name")
+        self.fields["reason"].queryset = reasons  # type: ignore[attr-defined]
+
+
+class ReopenForm(VersionedForm):
+    pass
+
+
+class TouchForm(forms.Form):
+    kind = forms.ChoiceField(label=_("Kind"), choices=TouchKind.choices)
+    channel = forms.ChoiceField(label=_("Channel"), choices=Channel.choices)
+    step = forms.ChoiceField(
+        label=_("Step asked for"),
+        choices=[("", "—"), *ClosingStep.choices],
+        required=False,
+    )
+    outcome = forms.ChoiceField(
+        label=_("Outcome"), choices=[("", "—"), *Outcome.choices], required=False
+    )
+    note = forms.CharField(
+        label=_("Note"), required=False, widget=forms.Textarea(attrs={"rows": 2})
+    )
+
+
+class TaskForm(forms.Form):
+    title = forms.CharField(label=_("Next step"), max_length=200)
+    due_at = forms.DateTimeField(
+        label=_("Due"), widget=forms.DateTimeInput(attrs={"type": "datetime-local"})
+    )
+    kind = forms.ChoiceField(label=_("Kind"), choices=TouchKind.choices)
+    channel = forms.ChoiceField(label=_("Channel"), choices=Channel.choices)
+
+
+class FunnelForm(forms.Form):
+    pipeline = forms.ModelChoiceField(
+        queryset=Pipeline.objects.order_by("name"), label=_("Pipeline")
+    )
+    date_from = forms.DateField(label=_("From"), widget=forms.DateInput(attrs={"type": "date"}))
+    date_to = forms.DateField(
+        label=_("To (not included)"), widget=forms.DateInput(attrs={"type": "date"})
+    )
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        start: dt.date | None = data.get("date_from")
+        end: dt.date | None = data.get("date_to")
+        if start and end and end <= start:
+            self.add_error("date_to", _("The end must be after the start."))
+        return data
+
+    @staticmethod
+    def default_window() -> tuple[dt.date, dt.date]:
+        """The last 90 days up to and including today."""
+        today = timezone.localdate()
+        return today - dt.timedelta(days=90), today + dt.timedelta(days=1)

@@ -1,0 +1,34 @@
+"""Small template filters for the web UI."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from django import template
+from django.utils import timezone
+
+register = template.Library()
+
+
+@register.filter
+def timesince_days(value: dt.datetime | None) -> int:
+    """Whole days from `value` until now (0 for today or a missing value)."""
+    if value is None:
+        return 0
+    return max((timezone.now() - value).days, 0)
+
+
+@register.filter
+def percent(value: float | None) -> str:
+    """A fraction shown as a percentage with one decimal ('—' when undefined)."""
+    if value is None:
+        return "—"
+    return f"{value * 100:.1f}%"
+
+
+@register.filter
+def share_of(value: int, whole: int) -> int:
+    """`value` as a whole percentage of `whole`, for bar widths."""
+    if not whole:
+        return 0
+    return round(value * 100 / whole)

@@ -1,0 +1,1 @@
+"""Web views, one module per domain. Each parses input, calls one service or selector, renders."""

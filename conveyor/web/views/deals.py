@@ -1,0 +1,124 @@
+"""The deal page: its timeline and the actions that move it (services do the work)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_POST
+
+from conveyor.accounts.models import User
+from conveyor.core.errors import ServiceError
+from conveyor.pipelines import services as deal_services
+from conveyor.pipelines.models import Deal
+from conveyor.pipelines.selectors import lifecycle_of
+from conveyor.touches import services as touch_services
+from conveyor.touches.selectors import deal_open_tasks, deal_timeline, visible_deal
+from conveyor.web.forms import (
+    LoseForm,
+    MoveForm,
+    ReopenForm,
+    TaskForm,
+    TouchForm,
+    WinForm,
+    add_service_error,
+)
+
+
+def _deal_or_404(request: HttpRequest, pk: int) -> Deal:
+    try:
+        return visible_deal(request.user, pk)  # type: ignore[arg-type]
+    except Deal.DoesNotExist as exc:
+        raise Http404 from exc
+
+
+def _forms(deal: Deal, bound: dict[str, Any] | None = None) -> dict[str, Any]:
+    initial = {"version": deal.version}
+    forms: dict[str, Any] = {
+        "move_form": MoveForm(deal=deal, initial={**initial, "stage": deal.stage_id}),
+        "win_form": WinForm(initial={**initial, "amount": deal.amount}),
+        "lose_form": LoseForm(deal=deal, initial=initial),
+        "reopen_form": ReopenForm(initial=initial),
+        "touch_form": TouchForm(),
+        "task_form": TaskForm(),
+    }
+    forms.update(bound or {})
+    return forms
+
+
+def _render(request: HttpRequest, deal: Deal, bound: dict[str, Any] | None = None) -> HttpResponse:
+    context = {
+        "deal": deal,
+        "timeline": deal_timeline(deal),
+        "open_tasks": deal_open_tasks(deal),
+        "lifecycle": lifecycle_of(deal.person),
+        **_forms(deal, bound),
+    }
+    return render(request, "web/deals/detail.html", context, status=400 if bound else 200)
+
+
+@login_required
+def deal_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    return _render(request, _deal_or_404(request, pk))
+
+
+@login_required
+@require_POST
+def deal_action(request: HttpRequest, pk: int, action: str) -> HttpResponse:
+    """One endpoint per deal action; each validates its form and calls one service."""
+    deal = _deal_or_404(request, pk)
+    user: User = request.user  # type: ignore[assignment]
+    form: Any
+    if action == "move":
+        form = MoveForm(request.POST, deal=deal)
+    elif action == "win":
+        form = WinForm(request.POST)
+    elif action == "lose":
+        form = LoseForm(request.POST, deal=deal)
+    elif action == "reopen":
+        form = ReopenForm(request.POST)
+    elif action == "touch":
+        form = TouchForm(request.POST)
+    elif action == "task":
+        form = TaskForm(request.POST)
+    else:
+        raise Http404
+    if form.is_valid():
+        data = form.cleaned_data
+        try:
+            if action == "move":
+                deal_services.deal_move(
+                    deal_id=deal.pk, stage=data["stage"], version=data["version"], by=user
+                )
+            elif action == "win":
+                deal_services.deal_win(
+                    deal_id=deal.pk, version=data["version"], amount=data["amount"], by=user
+                )
+            elif action == "lose":
+                deal_services.deal_lose(
+                    deal_id=deal.pk,
+                    version=data["version"],
+                    reason=data["reason"],
+                    refused_by_us=data["refused_by_us"],
+                    unmet_criteria=data["unmet_criteria"],
+                    by=user,
+                )
+            elif action == "reopen":
+                deal_services.deal_reopen(deal_id=deal.pk, version=data["version"], by=user)
+            elif action == "touch":
+                touch_services.touch_log(by=user, deal=deal, **data)
+            elif action == "task":
+                touch_services.task_schedule(
+                    by=user, assignee=deal.owner or user, deal=deal, **data
+                )
+        except ServiceError as error:
+            add_service_error(form, error)
+        else:
+            messages.success(request, _("Saved."))
+            return redirect("web:deal", pk=deal.pk)
+    deal.refresh_from_db()
+    return _render(request, deal, {f"{action}_form": form})
