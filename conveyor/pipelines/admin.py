@@ -51,7 +51,7 @@ class StageChangeInline(admin.TabularInline[StageChange, Deal]):
     extra = 0
     can_delete = False
     fields = ["kind", "from_stage", "to_stage", "at", "left_at", "user"]
-    readonly_fields = fields
+    readonly_fields = ["kind", "from_stage", "to_stage", "at", "left_at", "user"]
 
     def has_add_permission(self, request: object, obj: object = None) -> bool:
         return False  # history is appended by the services only

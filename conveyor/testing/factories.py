@@ -82,7 +82,7 @@ class StageFactory(factory.django.DjangoModelFactory):
 def pipeline_with_stages(names: list[str] | None = None, **kwargs: object) -> Pipeline:
     """A pipeline with stages at positions 1..n (default four client-action stages)."""
     names = names or ["Left a request", "Told us the task", "Received the offer", "Agreed terms"]
-    pipeline: Pipeline = PipelineFactory(**kwargs)
+    pipeline = PipelineFactory.create(**kwargs)
     for position, name in enumerate(names, start=1):
         StageFactory(pipeline=pipeline, position=position, name=name)
     return pipeline
