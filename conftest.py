@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import pytest
+from pytest_django import Settings
 
 from conveyor.accounts.models import Role, User
 from conveyor.pipelines.models import Pipeline
@@ -23,6 +24,12 @@ class Cast:
     manager: User
     outsider: User
     other_head: User
+
+
+@pytest.fixture(autouse=True)
+def _fast_password_hasher(settings: Settings) -> None:
+    """The production hasher would spend about a second per test on the cast's passwords."""
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 
 @pytest.fixture

@@ -11,10 +11,11 @@ _JUNK = re.compile(r"[\s\-().]")
 
 
 def normalize_phone(raw: str, *, region: str | None = None) -> str:
-    """E.164 (`+359888123456`) when the number parses; else the digits with a leading + kept.
+    """E.164 (`+359888123456`) when the number parses; else the input without separators.
 
-    Numbers without a country code are read in CONVEYOR_PHONE_REGION (e.g. BG, RU). The
-    fallback keeps odd inputs (extensions, short numbers) rather than losing them.
+    Numbers without a country code are read in CONVEYOR_PHONE_REGION (e.g. BG, RU). E.164 has no
+    extensions, so an extension is dropped; inputs that do not parse (short numbers, local
+    numbers without a region) are kept rather than lost.
     """
     raw = raw.strip()
     if not raw:

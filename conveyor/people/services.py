@@ -37,11 +37,21 @@ def person_create(
     if email and "@" not in email:
         raise ServiceError(_("This does not look like an e-mail address."), field="email")
     phone = normalize_phone(phone) if phone.strip() else ""
+    if not email and not phone:
+        raise ServiceError(_("Enter an e-mail or a phone number."), field="email")
+    if temperature not in Temperature.values:
+        raise ServiceError(
+            _("'%(value)s' is not a valid temperature.") % {"value": temperature},
+            field="temperature",
+        )
     if by is not None and owner is not None:
         require_owner_access(by, owner)
     company = None
     if company_name.strip():
-        company, _created = Company.objects.get_or_create(name=company_name.strip())
+        # Reuse a company whatever the case it was typed in ("Acme" = "ACME").
+        company = Company.objects.filter(name__iexact=company_name.strip()).first()
+        if company is None:
+            company = Company.objects.create(name=company_name.strip())
     return Person.objects.create(
         name=name,
         email=email,
@@ -59,10 +69,13 @@ def person_link_referral(*, person_id: int, referred_by_id: int, by: User | None
     """Record that `referred_by` brought `person`. Refuses self-referral and cycles."""
     if person_id == referred_by_id:
         raise ServiceError(_("A person cannot refer themselves."), field="referred_by")
-    person = Person.objects.select_for_update().select_related("owner__team").get(pk=person_id)
+    try:
+        person = Person.objects.select_for_update().get(pk=person_id)
+        referrer = Person.objects.get(pk=referred_by_id)
+    except Person.DoesNotExist as exc:
+        raise ServiceError(_("This person does not exist."), field="referred_by") from exc
     if by is not None:
         require_owner_access(by, person.owner)
-    referrer = Person.objects.get(pk=referred_by_id)
     # Walk up the referrer's chain: finding `person` there would make a cycle.
     seen: set[int] = set()
     current: Person | None = referrer

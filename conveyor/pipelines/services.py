@@ -46,12 +46,21 @@ def _check_amount(amount: Decimal) -> Decimal:
     return amount
 
 
-def _lock_deal(deal_id: int, *, version: int | None, by: User | None) -> Deal:
-    """Lock the deal row; refuse when the caller's `version` is stale or access is missing."""
+def _lock_deal(
+    deal_id: int, *, version: int | None, by: User | None, lock_person: bool = False
+) -> Deal:
+    """Lock the deal row; refuse when the caller's `version` is stale or access is missing.
+
+    With `lock_person`, the deal's person is locked first: every service that renumbers a
+    person's purchases takes the person before the deal, so two of them cannot deadlock.
+    The lock query has no joins (PostgreSQL refuses FOR UPDATE on the nullable side of one).
+    """
+    if lock_person:
+        person_id = Deal.objects.filter(pk=deal_id).values_list("person_id", flat=True).first()
+        if person_id is not None:
+            Person.objects.select_for_update().filter(pk=person_id).first()
     try:
-        deal = (
-            Deal.objects.select_for_update().select_related("stage", "owner__team").get(pk=deal_id)
-        )
+        deal = Deal.objects.select_for_update().get(pk=deal_id)
     except Deal.DoesNotExist as exc:
         raise ServiceError(_("This deal does not exist."), field="deal") from exc
     if by is not None:
@@ -178,11 +187,10 @@ def deal_win(
 ) -> Deal:
     """Mark an open deal won with its final amount; the person's purchase numbers follow."""
     at = _now(at)
-    deal = _lock_deal(deal_id, version=version, by=by)
+    # The person is locked too: two wins for one person must not share a purchase number.
+    deal = _lock_deal(deal_id, version=version, by=by, lock_person=True)
     if deal.status != DealStatus.OPEN:
         raise ServiceError(_("Only an open deal can be won."), field="deal")
-    # Lock the person too: two wins for one person at once must not share a purchase number.
-    Person.objects.select_for_update().filter(pk=deal.person_id).first()
     _close_current_interval(deal, at)
     StageChange.objects.create(
         deal=deal, kind=ChangeKind.WON, from_stage=deal.stage, at=at, user=by
@@ -275,7 +283,7 @@ def deal_reopen(
 ) -> Deal:
     """Reopen a won or lost deal at `stage` (default: the stage it closed at)."""
     at = _now(at)
-    deal = _lock_deal(deal_id, version=version, by=by)
+    deal = _lock_deal(deal_id, version=version, by=by, lock_person=True)
     if deal.status == DealStatus.OPEN:
         raise ServiceError(_("The deal is already open."), field="deal")
     assert deal.closed_at is not None
@@ -284,8 +292,6 @@ def deal_reopen(
     stage = stage or deal.stage
     _check_stage(deal.pipeline, stage)
     was_won = deal.status == DealStatus.WON
-    if was_won:
-        Person.objects.select_for_update().filter(pk=deal.person_id).first()
     StageChange.objects.create(
         deal=deal, kind=ChangeKind.REOPENED, from_stage=deal.stage, to_stage=stage, at=at, user=by
     )

@@ -151,7 +151,7 @@ def task_complete(
 ) -> Task:
     """Mark a task done and log the touch it planned (kind and channel from the task)."""
     try:
-        task = Task.objects.select_for_update().select_related("deal", "person").get(pk=task_id)
+        task = Task.objects.select_for_update().get(pk=task_id)
     except Task.DoesNotExist as exc:
         raise ServiceError(_("This task does not exist."), field="task") from exc
     require_owner_access(by, task.assignee)

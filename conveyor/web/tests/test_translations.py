@@ -12,9 +12,8 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from django.conf import settings
 from django.core.management import call_command
-from pytest_django.fixtures import SettingsWrapper
+from pytest_django import Settings
 
 LANGUAGES = ("ru", "bg")
 IGNORE = [".venv/*", "var/*", "bench/*", "*/tests/*", "conveyor/testing/*", "node_modules/*"]
@@ -32,7 +31,7 @@ def _statistics(po_file: Path) -> str:
 
 @pytest.mark.skipif(shutil.which("msgfmt") is None, reason="GNU gettext (msgfmt) is not installed")
 def test_every_message_is_translated(
-    tmp_path: Path, settings: SettingsWrapper, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, settings: Settings, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     source = Path(settings.BASE_DIR) / "conveyor" / "locale"
     for language in LANGUAGES:
