@@ -44,7 +44,7 @@ SECRET_KEY = os.environ.get("SECRET_KEY", "")
 if not SECRET_KEY:
     if PRODUCTION:
         raise ImproperlyConfigured("SECRET_KEY must be set when CONVEYOR_ENV=production.")
-    SECRET_KEY = "insecure-development-key-change-me-" + "x" * 20  # noqa: S105
+    SECRET_KEY = "insecure-development-key-change-me-" + "x" * 20
 
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", [] if PRODUCTION else ["127.0.0.1", "localhost"])
 if PRODUCTION and not ALLOWED_HOSTS:
