@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from django.db import models
 from django.db.models import Count, Exists, OuterRef, Prefetch, Q, QuerySet
+from django.utils.translation import gettext_lazy as _
 
 from conveyor.accounts.models import User
 from conveyor.accounts.permissions import scope
@@ -10,14 +12,14 @@ from conveyor.people.models import Person
 from conveyor.pipelines.models import Deal, DealStatus, Pipeline, Stage, StageChange
 
 
-class Lifecycle:
+class Lifecycle(models.TextChoices):
     """A person's place on the conveyor, derived from their deals and referrals."""
 
-    LEAD = "lead"
-    QUALIFIED = "qualified"
-    CUSTOMER = "customer"
-    REPEAT_CUSTOMER = "repeat_customer"
-    ADVOCATE = "advocate"
+    LEAD = "lead", _("Lead")
+    QUALIFIED = "qualified", _("Qualified")
+    CUSTOMER = "customer", _("Customer")
+    REPEAT_CUSTOMER = "repeat_customer", _("Repeat customer")
+    ADVOCATE = "advocate", _("Advocate")
 
 
 def people_with_lifecycle(queryset: QuerySet[Person] | None = None) -> QuerySet[Person]:
@@ -39,13 +41,13 @@ def people_with_lifecycle(queryset: QuerySet[Person] | None = None) -> QuerySet[
     )
 
 
-def lifecycle_of(person: Person) -> str:
+def lifecycle_of(person: Person) -> Lifecycle:
     """The lifecycle status of one person (lead -> qualified -> customer -> repeat -> advocate)."""
     annotated = people_with_lifecycle(Person.objects.filter(pk=person.pk)).get()
     return lifecycle_from(annotated)
 
 
-def lifecycle_from(annotated: Person) -> str:
+def lifecycle_from(annotated: Person) -> Lifecycle:
     """Status from a person annotated by `people_with_lifecycle`."""
     if annotated.referred_a_customer:  # type: ignore[attr-defined]
         return Lifecycle.ADVOCATE
