@@ -159,6 +159,7 @@ LANGUAGE_CODE = os.environ.get("CONVEYOR_LANGUAGE", "en")
 LANGUAGES = [("en", _("English")), ("ru", _("Russian")), ("bg", _("Bulgarian"))]
 LOCALE_PATHS = [BASE_DIR / "conveyor" / "locale"]
 USE_I18N = True
+FORMAT_MODULE_PATH = ["conveyor.formats"]
 
 STATIC_URL = "static/"
 STATIC_ROOT = DATA_DIR / "static"
