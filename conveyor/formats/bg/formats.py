@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from django.conf.locale.bg.formats import *  # noqa: F403
+from django.conf.locale.bg.formats import *  # type: ignore[import-untyped]  # noqa: F403
 
 DATETIME_FORMAT = "d F Y, H:i"
 SHORT_DATETIME_FORMAT = "d.m.Y H:i"
