@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any
 
 from django.db import models
@@ -112,6 +113,58 @@ class Db:
 
     def date(self, value: dt.date) -> Any:
         return value if self.pg else value.isoformat()
+
+    @contextmanager
+    def indexes_rebuilt_afterwards(self, table: str, *, incoming: int) -> Iterator[bool]:
+        """Load `incoming` rows into `table` with its secondary indexes built once afterwards.
+
+        When a load brings at least as many rows as the table holds, maintaining every
+        non-unique index row by row costs far more than building it once from sorted data,
+        and on PostgreSQL every foreign key fires a trigger per row where re-adding the
+        constraint checks all rows in one join. So those indexes (and, on PostgreSQL, the
+        table's foreign keys) are dropped first and recreated from their own definitions at
+        the end. Unique indexes stay: they catch duplicate ids as rows arrive. All of it runs
+        inside the import's transaction, so a failure rolls the DDL back with the rows.
+        Yields whether the indexes were dropped.
+        """
+        if incoming <= 0 or incoming < int(self.scalar(f"SELECT COUNT(*) FROM {table}")):
+            yield False
+            return
+        if self.pg:
+            indexes = self.fetchall(
+                """
+                SELECT i.relname, pg_get_indexdef(i.oid)
+                FROM pg_index x JOIN pg_class i ON i.oid = x.indexrelid
+                WHERE x.indrelid = %s::regclass AND NOT x.indisunique AND NOT x.indisprimary
+                """,
+                [table],
+            )
+            foreign_keys = self.fetchall(
+                """
+                SELECT conname, pg_get_constraintdef(oid) FROM pg_constraint
+                WHERE conrelid = %s::regclass AND contype = 'f'
+                """,
+                [table],
+            )
+        else:
+            indexes = self.fetchall(
+                """
+                SELECT name, sql FROM sqlite_master
+                WHERE type = 'index' AND tbl_name = %s AND sql IS NOT NULL
+                  AND sql NOT LIKE 'CREATE UNIQUE%%'
+                """,
+                [table],
+            )
+            foreign_keys = []
+        for name, _definition in foreign_keys:
+            self.execute(f'ALTER TABLE {table} DROP CONSTRAINT "{name}"')
+        for name, _definition in indexes:
+            self.execute(f'DROP INDEX "{name}"')
+        yield True
+        for _name, definition in indexes:
+            self.execute(definition)
+        for name, definition in foreign_keys:
+            self.execute(f'ALTER TABLE {table} ADD CONSTRAINT "{name}" {definition}')
 
     def create_temp(self, name: str, columns: Sequence[tuple[str, str]], pk: str = "") -> None:
         """A session-private staging table; `columns` are (name, kind of `_TYPES`)."""

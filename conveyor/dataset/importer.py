@@ -1425,6 +1425,24 @@ class _Importer:
         ]
         extra, values = model_defaults(Deal, given, connection)
         constants = "".join(", %s" for _ in extra)
+        new_deals = int(db.scalar(f"SELECT COUNT(*) FROM {T_DEAL}"))
+        with db.indexes_rebuilt_afterwards(deal_table, incoming=new_deals):
+            self._insert_deals(deal_table, given, extra, constants, values, renumber)
+        change_table = StageChange._meta.db_table
+        new_changes = int(db.scalar(f"SELECT COUNT(*) FROM {T_CHANGE}"))
+        with db.indexes_rebuilt_afterwards(change_table, incoming=new_changes):
+            self._insert_history()
+
+    def _insert_deals(
+        self,
+        deal_table: str,
+        given: list[str],
+        extra: list[str],
+        constants: str,
+        values: list[Any],
+        renumber: int,
+    ) -> None:
+        db = self.db
         # One statement computes lost_stage and purchase_number with the row, so the CHECK
         # constraints (lost => stage, won <=> number) hold as each row lands. Not chunked:
         # the numbering runs over each person's deals, wherever they are in the file.
@@ -1462,6 +1480,10 @@ class _Importer:
                 """,
                 [WON, WON],
             )
+
+    def _insert_history(self) -> None:
+        """The dataset's changes plus a won/lost row per closed deal, with left_at."""
+        db = self.db
         ranges = self._deal_ranges()
         if len(ranges) > 1:
             db.execute(f"CREATE INDEX {T_CHANGE}_deal ON {T_CHANGE} (deal_id)")
@@ -1517,6 +1539,22 @@ class _Importer:
         given = ["deal_id", "person_id", "user_id", "at", "kind", "channel", "outcome"]
         extra, values = model_defaults(Touch, [*given, "external_id"], connection)
         constants = "".join(", %s" for _ in extra)
+        incoming = int(db.scalar(f"SELECT COUNT(*) FROM {T_TOUCH}"))
+        with db.indexes_rebuilt_afterwards(touch_table, incoming=incoming):
+            self._insert_touches(touch_table, given, extra, constants, values, count)
+        if db.pg:
+            db.execute("SET CONSTRAINTS ALL DEFERRED")  # as Django declares them
+
+    def _insert_touches(
+        self,
+        touch_table: str,
+        given: list[str],
+        extra: list[str],
+        constants: str,
+        values: list[Any],
+        count: FileCount,
+    ) -> None:
+        db = self.db
         try:
             # Ids repeated inside the file hit the unique index; only then is the (slow)
             # search for them worth running.
@@ -1533,8 +1571,6 @@ class _Importer:
         except IntegrityError:
             if not self._check_touch_ids():
                 raise
-        if db.pg:
-            db.execute("SET CONSTRAINTS ALL DEFERRED")  # as Django declares them
 
     def _check_touch_ids(self) -> bool:
         """Report touch ids repeated in the file; True when there was one."""

@@ -617,3 +617,26 @@ def test_command_prints_counts_and_is_quiet_at_verbosity_0(tmp_path: Path) -> No
     quiet = StringIO()
     call_command("import-dataset", str(folder), stdout=quiet, verbosity=0)
     assert quiet.getvalue() == ""
+
+
+def _table_constraints() -> dict[str, set[tuple[str, bool, bool]]]:
+    """(name, unique, foreign key) of every index and constraint on the big tables."""
+    from django.db import connection
+
+    tables = [Deal._meta.db_table, StageChange._meta.db_table, Touch._meta.db_table]
+    with connection.cursor() as cursor:
+        return {
+            table: {
+                (name, bool(info["unique"]), bool(info["foreign_key"]))
+                for name, info in connection.introspection.get_constraints(cursor, table).items()
+            }
+            for table in tables
+        }
+
+
+@pytest.mark.django_db
+def test_indexes_and_foreign_keys_are_rebuilt_after_a_bulk_load(tmp_path: Path) -> None:
+    before = _table_constraints()
+    import_dataset(write_dataset(tmp_path, BASE))
+    assert Touch.objects.exists()  # the load went through the drop-and-rebuild path
+    assert _table_constraints() == before
