@@ -8,6 +8,7 @@ import phonenumbers
 from django.conf import settings
 
 _JUNK = re.compile(r"[\s\-().]")
+_E164 = re.compile(r"\+[1-9]\d{6,14}")
 
 
 def normalize_phone(raw: str, *, region: str | None = None) -> str:
@@ -20,6 +21,11 @@ def normalize_phone(raw: str, *, region: str | None = None) -> str:
     raw = raw.strip()
     if not raw:
         return ""
+    # Already E.164 and no 0 where a national prefix could follow the 1-3 digit country code
+    # (the one thing parsing would strip): parsing would return it unchanged, and it costs
+    # ~30 µs a number, most of an import's time on people.
+    if _E164.fullmatch(raw) and "0" not in raw[2:5]:
+        return raw
     region = region or settings.CONVEYOR_PHONE_REGION or None
     try:
         parsed = phonenumbers.parse(raw, region)

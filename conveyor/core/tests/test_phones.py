@@ -61,3 +61,32 @@ def test_without_any_region_a_local_number_is_kept_cleaned(settings: Settings) -
 )
 def test_unparsable_input_is_kept_without_separators(raw: str, expected: str) -> None:
     assert normalize_phone(raw, region="BG") == expected
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        "+359888123456",
+        "+79123456789",
+        "+12025550123",
+        "+4407911123456",
+        "+35902123456",
+        "+390612345678",
+        "+201001234567",
+        "+1234",
+        "+999123456789012",
+    ],
+)
+def test_fast_path_agrees_with_full_parsing(raw: str) -> None:
+    import phonenumbers
+
+    try:
+        parsed = phonenumbers.parse(raw, None)
+    except phonenumbers.NumberParseException:
+        parsed = None
+    expected = (
+        phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
+        if parsed is not None and phonenumbers.is_possible_number(parsed)
+        else raw
+    )
+    assert normalize_phone(raw) == expected
