@@ -22,7 +22,15 @@ def add_service_error(form: forms.Form, error: ServiceError) -> None:
     form.add_error(field, error.message)
 
 
-class VersionedForm(forms.Form):
+class DealActionForm(forms.Form):
+    """A form acting on one deal; choices may depend on the deal's pipeline."""
+
+    def __init__(self, *args: Any, deal: Deal, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.deal = deal
+
+
+class VersionedForm(DealActionForm):
     version = forms.IntegerField(widget=forms.HiddenInput, min_value=1)
 
 
@@ -30,7 +38,7 @@ class MoveForm(VersionedForm):
     stage = forms.ModelChoiceField(queryset=Stage.objects.none(), label=_("Move to stage"))
 
     def __init__(self, *args: Any, deal: Deal, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
+        super().__init__(*args, deal=deal, **kwargs)
         stages: QuerySet[Stage] = deal.pipeline.stages.filter(is_archived=False).order_by(
             "position"
         )
@@ -51,7 +59,7 @@ class LoseForm(VersionedForm):
     )
 
     def __init__(self, *args: Any, deal: Deal, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
+        super().__init__(*args, deal=deal, **kwargs)
         reasons = LossReason.objects.filter(
             Q(pipeline__isnull=True) | Q(pipeline=deal.pipeline), is_active=True
         ).order_by("name")
@@ -62,7 +70,7 @@ class ReopenForm(VersionedForm):
     pass
 
 
-class TouchForm(forms.Form):
+class TouchForm(DealActionForm):
     kind = forms.ChoiceField(label=_("Kind"), choices=TouchKind.choices)
     channel = forms.ChoiceField(label=_("Channel"), choices=Channel.choices)
     step = forms.ChoiceField(
@@ -78,7 +86,7 @@ class TouchForm(forms.Form):
     )
 
 
-class TaskForm(forms.Form):
+class TaskForm(DealActionForm):
     title = forms.CharField(label=_("Next step"), max_length=200)
     due_at = forms.DateTimeField(
         label=_("Due"), widget=forms.DateTimeInput(attrs={"type": "datetime-local"})

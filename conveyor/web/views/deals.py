@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from django.contrib import messages
@@ -19,6 +20,7 @@ from conveyor.pipelines.selectors import lifecycle_of
 from conveyor.touches import services as touch_services
 from conveyor.touches.selectors import deal_open_tasks, deal_timeline, visible_deal
 from conveyor.web.forms import (
+    DealActionForm,
     LoseForm,
     MoveForm,
     ReopenForm,
@@ -40,11 +42,11 @@ def _forms(deal: Deal, bound: dict[str, Any] | None = None) -> dict[str, Any]:
     initial = {"version": deal.version}
     forms: dict[str, Any] = {
         "move_form": MoveForm(deal=deal, initial={**initial, "stage": deal.stage_id}),
-        "win_form": WinForm(initial={**initial, "amount": deal.amount}),
+        "win_form": WinForm(deal=deal, initial={**initial, "amount": deal.amount}),
         "lose_form": LoseForm(deal=deal, initial=initial),
-        "reopen_form": ReopenForm(initial=initial),
-        "touch_form": TouchForm(),
-        "task_form": TaskForm(),
+        "reopen_form": ReopenForm(deal=deal, initial=initial),
+        "touch_form": TouchForm(deal=deal),
+        "task_form": TaskForm(deal=deal),
     }
     forms.update(bound or {})
     return forms
@@ -66,55 +68,65 @@ def deal_detail(request: HttpRequest, pk: int) -> HttpResponse:
     return _render(request, _deal_or_404(request, pk))
 
 
+def _move(deal: Deal, user: User, data: dict[str, Any]) -> object:
+    return deal_services.deal_move(
+        deal_id=deal.pk, stage=data["stage"], version=data["version"], by=user
+    )
+
+
+def _win(deal: Deal, user: User, data: dict[str, Any]) -> object:
+    return deal_services.deal_win(
+        deal_id=deal.pk, version=data["version"], amount=data["amount"], by=user
+    )
+
+
+def _lose(deal: Deal, user: User, data: dict[str, Any]) -> object:
+    return deal_services.deal_lose(
+        deal_id=deal.pk,
+        version=data["version"],
+        reason=data["reason"],
+        refused_by_us=data["refused_by_us"],
+        unmet_criteria=data["unmet_criteria"],
+        by=user,
+    )
+
+
+def _reopen(deal: Deal, user: User, data: dict[str, Any]) -> object:
+    return deal_services.deal_reopen(deal_id=deal.pk, version=data["version"], by=user)
+
+
+def _touch(deal: Deal, user: User, data: dict[str, Any]) -> object:
+    return touch_services.touch_log(by=user, deal=deal, **data)
+
+
+def _task(deal: Deal, user: User, data: dict[str, Any]) -> object:
+    return touch_services.task_schedule(by=user, assignee=deal.owner or user, deal=deal, **data)
+
+
+# action -> (its form, the one service call it makes)
+ACTIONS: dict[str, tuple[type[DealActionForm], Callable[[Deal, User, dict[str, Any]], object]]] = {
+    "move": (MoveForm, _move),
+    "win": (WinForm, _win),
+    "lose": (LoseForm, _lose),
+    "reopen": (ReopenForm, _reopen),
+    "touch": (TouchForm, _touch),
+    "task": (TaskForm, _task),
+}
+
+
 @login_required
 @require_POST
 def deal_action(request: HttpRequest, pk: int, action: str) -> HttpResponse:
     """One endpoint per deal action; each validates its form and calls one service."""
+    if action not in ACTIONS:
+        raise Http404
     deal = _deal_or_404(request, pk)
     user: User = request.user  # type: ignore[assignment]
-    form: Any
-    if action == "move":
-        form = MoveForm(request.POST, deal=deal)
-    elif action == "win":
-        form = WinForm(request.POST)
-    elif action == "lose":
-        form = LoseForm(request.POST, deal=deal)
-    elif action == "reopen":
-        form = ReopenForm(request.POST)
-    elif action == "touch":
-        form = TouchForm(request.POST)
-    elif action == "task":
-        form = TaskForm(request.POST)
-    else:
-        raise Http404
+    form_class, perform = ACTIONS[action]
+    form = form_class(request.POST, deal=deal)
     if form.is_valid():
-        data = form.cleaned_data
         try:
-            if action == "move":
-                deal_services.deal_move(
-                    deal_id=deal.pk, stage=data["stage"], version=data["version"], by=user
-                )
-            elif action == "win":
-                deal_services.deal_win(
-                    deal_id=deal.pk, version=data["version"], amount=data["amount"], by=user
-                )
-            elif action == "lose":
-                deal_services.deal_lose(
-                    deal_id=deal.pk,
-                    version=data["version"],
-                    reason=data["reason"],
-                    refused_by_us=data["refused_by_us"],
-                    unmet_criteria=data["unmet_criteria"],
-                    by=user,
-                )
-            elif action == "reopen":
-                deal_services.deal_reopen(deal_id=deal.pk, version=data["version"], by=user)
-            elif action == "touch":
-                touch_services.touch_log(by=user, deal=deal, **data)
-            elif action == "task":
-                touch_services.task_schedule(
-                    by=user, assignee=deal.owner or user, deal=deal, **data
-                )
+            perform(deal, user, form.cleaned_data)
         except ServiceError as error:
             add_service_error(form, error)
         else:

@@ -7,13 +7,14 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 
 from conveyor.analytics.queries import funnel
+from conveyor.pipelines.models import Pipeline
 from conveyor.web.forms import FunnelForm
 
 
 @login_required
 def funnel_view(request: HttpRequest) -> HttpResponse:
     date_from, date_to = FunnelForm.default_window()
-    pipeline = FunnelForm.base_fields["pipeline"].queryset.first()  # type: ignore[attr-defined]
+    pipeline = Pipeline.objects.order_by("name").first()
     initial = {"date_from": date_from, "date_to": date_to, "pipeline": pipeline}
     form = FunnelForm(request.GET or None, initial=initial)
     report = None
