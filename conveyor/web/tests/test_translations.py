@@ -33,13 +33,14 @@ def _statistics(po_file: Path) -> str:
 def test_every_message_is_translated(
     tmp_path: Path, settings: Settings, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    source = Path(settings.BASE_DIR) / "conveyor" / "locale"
-    for language in LANGUAGES:
-        target = tmp_path / language / "LC_MESSAGES"
-        target.mkdir(parents=True)
-        shutil.copy(source / language / "LC_MESSAGES" / "django.po", target / "django.po")
-    settings.LOCALE_PATHS = [tmp_path]
-    monkeypatch.chdir(settings.BASE_DIR)
+    # makemessages writes into any `locale` folder it meets while walking the sources, so it
+    # runs over a copy of the source tree: the real catalogues are never touched.
+    source = Path(settings.BASE_DIR) / "conveyor"
+    shutil.copytree(
+        source, tmp_path / "conveyor", ignore=shutil.ignore_patterns("__pycache__", "*.mo")
+    )
+    settings.LOCALE_PATHS = [tmp_path / "conveyor" / "locale"]
+    monkeypatch.chdir(tmp_path)
     call_command(
         "makemessages",
         locale=list(LANGUAGES),
@@ -48,7 +49,9 @@ def test_every_message_is_translated(
         verbosity=0,
     )
     for language in LANGUAGES:
-        stats = _statistics(tmp_path / language / "LC_MESSAGES" / "django.po")
+        stats = _statistics(
+            tmp_path / "conveyor" / "locale" / language / "LC_MESSAGES" / "django.po"
+        )
         assert "untranslated" not in stats and "fuzzy" not in stats, (
             f"{language}: {stats}. Run `conveyor makemessages -l {language} "
             f"--ignore '.venv/*' --ignore 'var/*' --ignore 'bench/*' --ignore '*/tests/*'` "
