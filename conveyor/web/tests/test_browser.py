@@ -56,12 +56,19 @@ def page(monkeypatch: pytest.MonkeyPatch) -> Iterator[object]:
         browser.close()
 
 
-def test_log_in_work_a_deal_and_read_the_funnel(live_server: object, page: object) -> None:
+@pytest.fixture
+def demo_company() -> None:
+    """The demo company and an owner login, built before the browser's event loop starts."""
+    call_command("demo", deals=3000, seed=7, verbosity=0)
+    user_create(email="boss@example.com", password=PASSWORD, role=Role.OWNER, name="Boss")
+
+
+def test_log_in_work_a_deal_and_read_the_funnel(
+    demo_company: None, live_server: object, page: object
+) -> None:
     from playwright.sync_api import Page, expect
 
     assert isinstance(page, Page)
-    call_command("demo", deals=3000, seed=7, verbosity=0)
-    user_create(email="boss@example.com", password=PASSWORD, role=Role.OWNER, name="Boss")
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     base = str(live_server.url)  # type: ignore[attr-defined]
 
