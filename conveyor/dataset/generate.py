@@ -27,43 +27,10 @@ from itertools import accumulate
 from pathlib import Path
 from typing import Any
 
-# --- The §5 contract: file names and header rows, in the order an importer loads them.
-HEADERS: dict[str, tuple[str, ...]] = {
-    "users.csv": ("id", "name", "email", "role", "team"),
-    "segments.csv": ("id", "name"),
-    "pipelines.csv": ("id", "name", "segment_id", "process"),
-    "stages.csv": ("id", "pipeline_id", "position", "name", "exit_criterion", "is_key_meeting"),
-    "loss_reasons.csv": ("id", "name"),
-    "people.csv": (
-        "id",
-        "name",
-        "email",
-        "phone",
-        "company",
-        "source",
-        "created_at",
-        "owner_id",
-        "referred_by_id",
-    ),
-    "deals.csv": (
-        "id",
-        "person_id",
-        "pipeline_id",
-        "title",
-        "amount",
-        "currency",
-        "owner_id",
-        "opened_at",
-        "status",
-        "closed_at",
-        "lost_reason_id",
-        "refused_by_us",
-    ),
-    "stage_changes.csv": ("deal_id", "from_stage_id", "to_stage_id", "changed_at", "user_id"),
-    "touches.csv": ("id", "deal_id", "person_id", "user_id", "at", "kind", "channel", "outcome"),
-    "expenses.csv": ("channel", "period_start", "period_end", "amount"),
-    "plans.csv": ("user_id", "month", "revenue", "deals"),
-}
+from conveyor.dataset.reader import COLUMNS
+
+# The §5 contract (file names and header rows, in load order) is the importer's.
+HEADERS = COLUMNS
 
 CURRENCY = "EUR"
 TEAM = "Sales team"

@@ -542,6 +542,18 @@ class _Importer:
         count.inserted = len(new_users)
         self._flush()
 
+    def _first_use(
+        self, name: str, line: int, title: str | None, seen: dict[str, int]
+    ) -> str | None:
+        """`title`, or None (with an error) when an earlier line of the file used it."""
+        if title is None:
+            return None
+        if title in seen:
+            self.errors.add(name, line, "name", f"{title!r} repeats (first on line {seen[title]})")
+            return None
+        seen[title] = line
+        return title
+
     def _load_segments(self) -> None:
         name = "segments.csv"
         src = self._source(name)
@@ -555,14 +567,7 @@ class _Importer:
             ext = row[ix["id"]].strip()
             defined = self._define(self.segments, ids, name, line, ext)
             title = self._text(name, line, "name", row[ix["name"]], limit, required=True)
-            if title is not None:
-                if title in seen:
-                    self.errors.add(
-                        name, line, "name", f"{title!r} repeats (first on line {seen[title]})"
-                    )
-                    title = None
-                else:
-                    seen[title] = line
+            title = self._first_use(name, line, title, seen)
             if defined is None:
                 continue
             slot, is_new = defined
@@ -591,14 +596,7 @@ class _Importer:
             ext = row[ix["id"]].strip()
             defined = self._define(self.pipelines, ids, name, line, ext)
             title = self._text(name, line, "name", row[ix["name"]], limit, required=True)
-            if title is not None:
-                if title in seen:
-                    self.errors.add(
-                        name, line, "name", f"{title!r} repeats (first on line {seen[title]})"
-                    )
-                    title = None
-                else:
-                    seen[title] = line
+            title = self._first_use(name, line, title, seen)
             ok, segment = self._ref(
                 self.segments, name, line, "segment_id", row[ix["segment_id"]], "segment"
             )
