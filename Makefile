@@ -27,9 +27,15 @@ run: install
 	$(BIN)/conveyor ensure-owner
 	$(BIN)/conveyor runserver $(HOST):$(PORT)
 
+# Lint also checks that models and migrations agree and that production settings pass
+# Django's deployment checklist (with a throwaway key generated for the check).
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/conveyor makemigrations --check --dry-run
+	CONVEYOR_ENV=production ALLOWED_HOSTS=crm.example.com CONVEYOR_DATA_DIR=$$(mktemp -d) \
+		SECRET_KEY=$$($(BIN)/python -c 'import secrets; print(secrets.token_urlsafe(50))') \
+		$(BIN)/conveyor check --deploy --fail-level WARNING
 
 typecheck: install
 	$(BIN)/mypy conveyor
