@@ -623,7 +623,12 @@ def _table_constraints() -> dict[str, set[tuple[str, bool, bool]]]:
     """(name, unique, foreign key) of every index and constraint on the big tables."""
     from django.db import connection
 
-    tables = [Deal._meta.db_table, StageChange._meta.db_table, Touch._meta.db_table]
+    tables = [
+        Person._meta.db_table,
+        Deal._meta.db_table,
+        StageChange._meta.db_table,
+        Touch._meta.db_table,
+    ]
     with connection.cursor() as cursor:
         return {
             table: {
