@@ -117,3 +117,20 @@ def test_closing_touch_without_outcome_is_refused_on_the_field(cast: Cast, deal:
     assert response.status_code == 400
     assert response.context["touch_form"].errors["outcome"]
     assert not Touch.objects.exists()
+
+
+def test_deal_page_query_count_does_not_grow_with_the_timeline(cast: Cast, deal: Deal) -> None:
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from conveyor.touches.services import touch_log
+
+    client = _client_for(cast.manager)
+    url = reverse("web:deal", args=[deal.pk])
+    with CaptureQueriesContext(connection) as short:
+        client.get(url)
+    for _ in range(15):
+        touch_log(by=cast.manager, kind="warming", deal=deal, note="checking in")
+    with CaptureQueriesContext(connection) as long:
+        assert client.get(url).status_code == 200
+    assert len(long) == len(short)
