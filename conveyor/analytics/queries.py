@@ -30,6 +30,8 @@ from django.db.models import (
 )
 from django.db.models.sql.compiler import SQLCompiler
 
+from conveyor.accounts.models import User
+from conveyor.accounts.permissions import visible_q
 from conveyor.core.timewindow import Window
 from conveyor.pipelines.models import Deal, DealStatus, Pipeline, Stage, StageChange
 
@@ -38,6 +40,7 @@ if TYPE_CHECKING:
 
 __all__ = ["funnel", "rate"]
 
+_ALL = Q()  # no narrowing: every deal of the pipeline
 MEDIAN = Fraction(1, 2)
 P90 = Fraction(9, 10)
 MS_PER_HOUR = 3_600_000
@@ -134,9 +137,10 @@ class StageHours:
     p90: float | None = None
 
 
-def _finished_intervals(pipeline: Pipeline, window: Window) -> QuerySet[StageChange]:
+def _finished_intervals(pipeline: Pipeline, window: Window, scope: Q) -> QuerySet[StageChange]:
     """Stage changes of the cohort's deals that entered a stage and have left it again."""
     return StageChange.objects.filter(
+        scope,
         deal__pipeline=pipeline,
         deal__opened_at__gte=window.start,
         deal__opened_at__lt=window.end,
@@ -145,10 +149,12 @@ def _finished_intervals(pipeline: Pipeline, window: Window) -> QuerySet[StageCha
     ).order_by()
 
 
-def stage_hours_percentile_cont(pipeline: Pipeline, window: Window) -> dict[int, StageHours]:
+def stage_hours_percentile_cont(
+    pipeline: Pipeline, window: Window, scope: Q = _ALL
+) -> dict[int, StageHours]:
     """Time in stage on PostgreSQL: one GROUP BY query with one percentile_cont aggregate."""
     rows = (
-        _finished_intervals(pipeline, window)
+        _finished_intervals(pipeline, window, scope)
         .values("to_stage_id")
         .annotate(hours=PercentilesCont(ElapsedMs("left_at", "at"), [MEDIAN, P90]))
         .values_list("to_stage_id", "hours")
@@ -172,7 +178,9 @@ def _interpolate(ordered: Sequence[float], fraction: Fraction) -> float:
     return ordered[low] + (ordered[low + 1] - ordered[low]) * share
 
 
-def stage_hours_in_python(pipeline: Pipeline, window: Window) -> dict[int, StageHours]:
+def stage_hours_in_python(
+    pipeline: Pipeline, window: Window, scope: Q = _ALL
+) -> dict[int, StageHours]:
     """Time in stage on any database (used on SQLite): one streamed query, sorted in Python.
 
     SQLite has no percentile aggregate; ranking in SQL with window functions costs two temporary
@@ -181,7 +189,7 @@ def stage_hours_in_python(pipeline: Pipeline, window: Window) -> dict[int, Stage
     cursor in chunks (no per-row ORM conversion) into compact float arrays, 8 bytes a value.
     """
     intervals = (
-        _finished_intervals(pipeline, window)
+        _finished_intervals(pipeline, window, scope)
         .annotate(elapsed=ElapsedMs("left_at", "at"))
         .values_list("to_stage_id", "elapsed")
     )
@@ -204,11 +212,14 @@ def stage_hours_in_python(pipeline: Pipeline, window: Window) -> dict[int, Stage
     return result
 
 
-def stage_hours(pipeline: Pipeline, window: Window) -> dict[int, StageHours]:
-    """Median and p90 hours in stage of the cohort's finished intervals, by stage id."""
+def stage_hours(pipeline: Pipeline, window: Window, scope: Q = _ALL) -> dict[int, StageHours]:
+    """Median and p90 hours in stage of the cohort's finished intervals, by stage id.
+
+    `scope` narrows the stage changes (through `deal__`) to the deals a user may see.
+    """
     if connections[StageChange.objects.db].vendor == "postgresql":
-        return stage_hours_percentile_cont(pipeline, window)
-    return stage_hours_in_python(pipeline, window)
+        return stage_hours_percentile_cont(pipeline, window, scope)
+    return stage_hours_in_python(pipeline, window, scope)
 
 
 # --- Funnel ----------------------------------------------------------------------------------
@@ -222,8 +233,13 @@ class _StageTally:
     lost_by_reason: dict[str, int] = field(default_factory=lambda: defaultdict(int))
 
 
-def funnel(*, pipeline: Pipeline, date_from: dt.date, date_to: dt.date) -> dict[str, Any]:
+def funnel(
+    *, pipeline: Pipeline, date_from: dt.date, date_to: dt.date, user: User | None = None
+) -> dict[str, Any]:
     """The funnel of the deals opened in [date_from, date_to) in `pipeline` (DESIGN §4, §5).
+
+    With `user`, the cohort is the deals that user may see (the access rule of
+    accounts.permissions: a manager's own, a head's teams', everything for the owner).
 
     Three queries: the pipeline's stages, one GROUP BY over the cohort's deals (status, highest
     position, current stage, loss stage, reason, refusal) and one over their finished stage
@@ -237,7 +253,10 @@ def funnel(*, pipeline: Pipeline, date_from: dt.date, date_to: dt.date) -> dict[
     )
     groups = (
         Deal.objects.filter(
-            pipeline=pipeline, opened_at__gte=window.start, opened_at__lt=window.end
+            visible_q(user) if user is not None else _ALL,
+            pipeline=pipeline,
+            opened_at__gte=window.start,
+            opened_at__lt=window.end,
         )
         .order_by()
         .values("status", "max_position", "stage_id", "lost_stage_id", "lost_reason__name")
@@ -268,7 +287,9 @@ def funnel(*, pipeline: Pipeline, date_from: dt.date, date_to: dt.date) -> dict[
             tally.refused_by_us += group["refused"]
             tally.lost_by_reason[group["lost_reason__name"]] += deals
 
-    hours = stage_hours(pipeline, window)
+    hours = stage_hours(
+        pipeline, window, visible_q(user, owner_field="deal__owner") if user is not None else _ALL
+    )
     touched.update(hours)
 
     cohort = sum(status_count.values())

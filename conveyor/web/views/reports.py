@@ -21,10 +21,18 @@ def funnel_view(request: HttpRequest) -> HttpResponse:
     if form.is_bound and form.is_valid():
         data = form.cleaned_data
         report = funnel(
-            pipeline=data["pipeline"], date_from=data["date_from"], date_to=data["date_to"]
+            pipeline=data["pipeline"],
+            date_from=data["date_from"],
+            date_to=data["date_to"],
+            user=request.user,  # type: ignore[arg-type]
         )
     elif not form.is_bound and pipeline is not None:
-        report = funnel(pipeline=pipeline, date_from=date_from, date_to=date_to)
+        report = funnel(
+            pipeline=pipeline,
+            date_from=date_from,
+            date_to=date_to,
+            user=request.user,  # type: ignore[arg-type]
+        )
     widest = max((s["reached"] for s in report["stages"]), default=0) if report else 0
     return render(
         request, "web/reports/funnel.html", {"form": form, "report": report, "widest": widest}
