@@ -1,4 +1,4 @@
-"""Writes on people: create with normalised contacts, link a referral."""
+"""Writes on people: create with normalised contacts, link a referral, merge duplicates."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from conveyor.accounts.permissions import require_owner_access
 from conveyor.core.errors import ServiceError
 from conveyor.core.phones import normalize_phone
 from conveyor.people.models import Company, Person, Temperature
+from conveyor.people.signals import person_merged
 
 
 def normalize_email(raw: str) -> str:
@@ -91,3 +92,66 @@ def person_link_referral(*, person_id: int, referred_by_id: int, by: User | None
     person.referred_by = referrer
     person.save(update_fields=["referred_by"])
     return person
+
+
+def _is_empty(value: object) -> bool:
+    return value is None or value == ""
+
+
+@transaction.atomic
+def person_merge(*, keep_id: int, merge_id: int, by: User | None) -> Person:
+    """Join `merge_id` into `keep_id`, keeping all history, then delete the merged person.
+
+    Every relation pointing at the merged person (deals, touches, tasks, leads, referrals and
+    whatever later apps add) is re-pointed generically from `Person._meta.related_objects`, so
+    this module imports no higher app. Empty fields of the kept person are filled from the merged
+    one; the earlier `created_at` wins. Both rows are locked (in id order) for the whole change.
+    """
+    if keep_id == merge_id:
+        raise ServiceError(_("A person cannot be merged into themselves."), field="merge_id")
+    locked = {
+        p.pk: p
+        for p in Person.objects.select_for_update()
+        .filter(pk__in=[keep_id, merge_id])
+        .order_by("pk")
+    }
+    if keep_id not in locked or merge_id not in locked:
+        raise ServiceError(_("This person does not exist."), field="merge_id")
+    keep, merged = locked[keep_id], locked[merge_id]
+    if by is not None:
+        require_owner_access(by, keep.owner)
+        require_owner_access(by, merged.owner)
+    for relation in Person._meta.related_objects:
+        field = relation.field
+        if relation.many_to_many:
+            through = field.remote_field.through  # type: ignore[attr-defined]
+            for through_field in through._meta.get_fields():
+                if getattr(through_field, "related_model", None) is Person:
+                    through._base_manager.filter(**{through_field.name: merged}).update(
+                        **{through_field.name: keep}
+                    )
+            continue
+        model = relation.related_model
+        rows = model._base_manager.filter(**{field.name: merged})  # type: ignore[union-attr]
+        if model is Person:
+            # Whoever the merged person referred is now referred by the kept one; the kept
+            # person itself must not end up referring itself.
+            rows = rows.exclude(pk=keep.pk)
+        rows.update(**{field.name: keep})
+    if keep.referred_by_id == merged.pk:
+        keep.referred_by_id = merged.referred_by_id if merged.referred_by_id != keep.pk else None
+    for concrete in Person._meta.concrete_fields:
+        if concrete.primary_key or concrete.name == "referred_by":
+            continue
+        if _is_empty(getattr(keep, concrete.attname)) and not _is_empty(
+            getattr(merged, concrete.attname)
+        ):
+            setattr(keep, concrete.attname, getattr(merged, concrete.attname))
+    if keep.referred_by_id is None and merged.referred_by_id not in (None, keep.pk):
+        keep.referred_by_id = merged.referred_by_id
+    keep.created_at = min(keep.created_at, merged.created_at)
+    merged_pk = merged.pk
+    merged.delete()  # nothing points at it any more; frees its unique external_id
+    keep.save()
+    person_merged.send(sender=Person, keep=keep, merged_id=merged_pk)
+    return keep

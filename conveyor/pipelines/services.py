@@ -96,7 +96,7 @@ def _check_stage(pipeline: Pipeline, stage: Stage) -> None:
         raise ServiceError(_("This stage is archived."), field="stage")
 
 
-def _renumber_purchases(person_id: int) -> None:
+def purchases_renumber(person_id: int) -> None:
     """Purchase numbers are 1..n over the person's won deals by win time (then id)."""
     won = Deal.objects.filter(person_id=person_id, status=DealStatus.WON).order_by(
         "closed_at", "pk"
@@ -205,7 +205,7 @@ def deal_win(
     deal.purchase_number = (last or 0) + 1
     deal.version = F("version") + 1
     deal.save(update_fields=["amount", "status", "closed_at", "purchase_number", "version"])
-    _renumber_purchases(deal.person_id)
+    purchases_renumber(deal.person_id)
     deal.refresh_from_db()
     return deal
 
@@ -308,6 +308,6 @@ def deal_reopen(
     deal.version = F("version") + 1
     deal.save()
     if was_won:
-        _renumber_purchases(deal.person_id)
+        purchases_renumber(deal.person_id)
     deal.refresh_from_db(fields=["version"])
     return deal

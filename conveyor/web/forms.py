@@ -10,9 +10,12 @@ from django import forms
 from django.db.models import Q, QuerySet
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
+from conveyor.accounts.models import User
 from conveyor.core.errors import ServiceError
-from conveyor.pipelines.models import Deal, LossReason, Pipeline, Stage
+from conveyor.intake.models import Lead, LeadChannel
+from conveyor.pipelines.models import Deal, LossReason, Pipeline, Segment, Stage
 from conveyor.touches.models import Channel, ClosingStep, Outcome, TouchKind
 
 
@@ -117,3 +120,55 @@ class FunnelForm(forms.Form):
         """The last 90 days up to and including today."""
         today = timezone.localdate()
         return today - dt.timedelta(days=90), today + dt.timedelta(days=1)
+
+
+class LeadForm(forms.Form):
+    """A lead taken by hand or on a call: a name and a phone (or e-mail) are enough."""
+
+    name = forms.CharField(label=_("Name"), max_length=200)
+    phone = forms.CharField(label=_("Phone"), max_length=32, required=False)
+    email = forms.CharField(label=_("E-mail"), max_length=254, required=False)
+    channel = forms.ChoiceField(
+        label=_("Channel"),
+        choices=[(c.value, c.label) for c in (LeadChannel.MANUAL, LeadChannel.CALL)],
+        initial=LeadChannel.MANUAL,
+    )
+    source = forms.CharField(label=_("Source"), max_length=64, required=False)
+    segment = forms.ModelChoiceField(
+        queryset=Segment.objects.order_by("name"), label=_("Segment"), required=False
+    )
+    note = forms.CharField(
+        label=_("Note"), required=False, widget=forms.Textarea(attrs={"rows": 3})
+    )
+
+
+class LeadAcceptOptions(forms.Form):
+    """Where an accepted lead goes; empty means the segment's conversion pipeline and me."""
+
+    pipeline = forms.ModelChoiceField(
+        queryset=Pipeline.objects.filter(is_active=True).order_by("name"),
+        label=_("Pipeline"),
+        required=False,
+        empty_label=_("The segment's conversion pipeline"),
+    )
+    owner = forms.ModelChoiceField(
+        queryset=User.objects.filter(is_active=True).order_by("name"),
+        label=pgettext_lazy("person responsible for a deal", "Owner"),
+        required=False,
+        empty_label=_("Me"),
+    )
+
+
+class LeadActionForm(LeadAcceptOptions):
+    """One inbox row's action; merging names the person the lead belongs to."""
+
+    person = forms.IntegerField(label=_("Person id"), required=False, min_value=1)
+
+
+class LeadBulkForm(LeadAcceptOptions):
+    leads = forms.ModelMultipleChoiceField(
+        queryset=Lead.objects.all(), label=_("Leads"), widget=forms.CheckboxSelectMultiple
+    )
+    action = forms.ChoiceField(
+        label=_("Action"), choices=[("accept", _("Accept")), ("spam", _("Spam"))]
+    )

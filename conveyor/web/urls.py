@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.contrib.auth import views as auth_views
 from django.urls import path
 
-from conveyor.web.views import board, deals, reports
+from conveyor.web.views import board, deals, intake, reports
 
 app_name = "web"
 urlpatterns = [
@@ -22,5 +22,9 @@ urlpatterns = [
     path("board/<int:pipeline_id>/", board.board_view, name="board-pipeline"),
     path("deals/<int:pk>/", deals.deal_detail, name="deal"),
     path("deals/<int:pk>/<slug:action>/", deals.deal_action, name="deal-action"),
+    path("inbox/", intake.inbox_view, name="inbox"),
+    path("inbox/bulk/", intake.leads_bulk, name="inbox-bulk"),
+    path("inbox/<int:pk>/<slug:action>/", intake.lead_action, name="lead-action"),
+    path("leads/new/", intake.lead_new, name="lead-new"),
     path("reports/funnel/", reports.funnel_view, name="funnel"),
 ]

@@ -7,6 +7,9 @@ import datetime as dt
 from django import template
 from django.utils import timezone
 
+from conveyor.accounts.models import User
+from conveyor.intake import selectors
+
 register = template.Library()
 
 
@@ -32,3 +35,11 @@ def share_of(value: int, whole: int) -> int:
     if not whole:
         return 0
     return round(value * 100 / whole)
+
+
+@register.simple_tag
+def inbox_count(user: User) -> int:
+    """How many leads wait in the inbox (for the navigation link)."""
+    if not getattr(user, "is_authenticated", False):
+        return 0
+    return selectors.inbox_count(user)

@@ -17,6 +17,9 @@ from django.core.management import call_command
 
 from conveyor.accounts.models import Role
 from conveyor.accounts.services import user_create
+from conveyor.intake.models import LeadChannel
+from conveyor.intake.services import lead_receive
+from conveyor.pipelines.models import Segment
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 SCREENSHOTS = Path(settings.BASE_DIR) / "docs" / "screenshots"
@@ -61,6 +64,9 @@ def demo_company() -> None:
     """The demo company and an owner login, built before the browser's event loop starts."""
     call_command("demo", deals=3000, seed=7, verbosity=0)
     user_create(email="boss@example.com", password=PASSWORD, role=Role.OWNER, name="Boss")
+    segment = Segment.objects.order_by("name").first()
+    for name, phone in [("Elena Petrova", "+359888100200"), ("Nikolai Ivanov", "+79161234567")]:
+        lead_receive(channel=LeadChannel.WEB_FORM, name=name, phone=phone, segment=segment)
 
 
 def test_log_in_work_a_deal_and_read_the_funnel(
@@ -89,6 +95,12 @@ def test_log_in_work_a_deal_and_read_the_funnel(
     expect(page.locator(".messages")).to_contain_text("Saved.")
     expect(page.locator(".timeline")).to_contain_text("Sent the case study they asked about")
     page.screenshot(path=str(SCREENSHOTS / "deal.png"), full_page=True)
+
+    page.get_by_role("link", name="Inbox").click()
+    expect(page.get_by_role("heading", name="Inbox")).to_be_visible()
+    page.screenshot(path=str(SCREENSHOTS / "inbox.png"), full_page=True)
+    page.get_by_role("button", name="Accept", exact=True).first.click()
+    expect(page.locator(".messages")).to_be_visible()
 
     page.get_by_role("link", name="Funnel report").click()
     expect(page.locator("table.report tbody tr").first).to_be_visible()

@@ -1,0 +1,142 @@
+"""The inbox (shared intake) and the quick new-lead form. Services do the work."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
+from django.views.decorators.http import require_POST
+
+from conveyor.accounts.models import User
+from conveyor.core.errors import ServiceError
+from conveyor.intake import services
+from conveyor.intake.models import LeadChannel
+from conveyor.intake.selectors import inbox
+from conveyor.web.forms import (
+    LeadAcceptOptions,
+    LeadActionForm,
+    LeadBulkForm,
+    LeadForm,
+    add_service_error,
+)
+
+
+def _render_inbox(
+    request: HttpRequest, *, failed_lead: int | None = None, form: Any = None, status: int = 200
+) -> HttpResponse:
+    user: User = request.user  # type: ignore[assignment]
+    errors = [message for field in (form.errors.values() if form else []) for message in field]
+    context = {
+        "leads": inbox(user),
+        "options_form": form if isinstance(form, LeadBulkForm) else LeadAcceptOptions(),
+        "failed_lead": failed_lead,
+        "errors": errors,
+    }
+    return render(request, "web/intake/inbox.html", context, status=status)
+
+
+@login_required
+def inbox_view(request: HttpRequest) -> HttpResponse:
+    return _render_inbox(request)
+
+
+@login_required
+@require_POST
+def lead_action(request: HttpRequest, pk: int, action: str) -> HttpResponse:
+    """Accept, merge or reject one inbox lead."""
+    if action not in ("accept", "merge", "spam"):
+        raise Http404
+    user: User = request.user  # type: ignore[assignment]
+    form = LeadActionForm(request.POST)
+    if form.is_valid():
+        data = form.cleaned_data
+        try:
+            if action == "accept":
+                deal = services.lead_accept(
+                    lead_id=pk, by=user, pipeline=data["pipeline"], owner=data["owner"]
+                )
+                messages.success(request, _("Lead accepted: deal opened."))
+                return redirect("web:deal", pk=deal.pk)
+            if action == "merge":
+                if data["person"] is None:
+                    raise ServiceError(
+                        _("Enter the id of the person to merge into."), field="person"
+                    )
+                services.lead_merge(lead_id=pk, person_id=data["person"], by=user)
+                messages.success(request, _("Lead merged into the person."))
+            else:
+                services.lead_reject_spam(lead_id=pk, by=user)
+                messages.success(request, _("Lead rejected as spam."))
+            return redirect("web:inbox")
+        except ServiceError as error:
+            add_service_error(form, error)
+    return _render_inbox(request, failed_lead=pk, form=form, status=400)
+
+
+@login_required
+@require_POST
+def leads_bulk(request: HttpRequest) -> HttpResponse:
+    """Accept or reject many selected leads; each in its own transaction, reported per lead."""
+    user: User = request.user  # type: ignore[assignment]
+    form = LeadBulkForm(request.POST)
+    if not form.is_valid():
+        return _render_inbox(request, form=form, status=400)
+    data = form.cleaned_data
+    lead_ids = [lead.pk for lead in data["leads"]]
+    if data["action"] == "accept":
+        results = services.lead_accept_bulk(
+            lead_ids=lead_ids, by=user, pipeline=data["pipeline"], owner=data["owner"]
+        )
+    else:
+        results = services.lead_reject_spam_bulk(lead_ids=lead_ids, by=user)
+    done = [r for r in results if r.ok]
+    if done:
+        messages.success(
+            request,
+            ngettext("%(count)d lead done.", "%(count)d leads done.", len(done))
+            % {"count": len(done)},
+        )
+    for result in results:
+        if not result.ok:
+            messages.error(
+                request,
+                _("Lead #%(id)s: %(message)s") % {"id": result.lead_id, "message": result.message},
+            )
+    return redirect("web:inbox")
+
+
+@login_required
+def lead_new(request: HttpRequest) -> HttpResponse:
+    """The quick form for a lead taken by hand or on a call; it lands in the inbox."""
+    form = LeadForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        try:
+            lead = services.lead_receive(
+                channel=data["channel"] or LeadChannel.MANUAL,
+                name=data["name"],
+                phone=data["phone"],
+                email=data["email"],
+                source=data["source"],
+                segment=data["segment"],
+                note=data["note"],
+            )
+        except ServiceError as error:
+            add_service_error(form, error)
+        else:
+            if lead.person_id is not None:
+                messages.success(
+                    request,
+                    _("Lead added to the inbox, linked to %(person)s who is already known.")
+                    % {"person": lead.person},
+                )
+            else:
+                messages.success(request, _("Lead added to the inbox."))
+            return redirect("web:inbox")
+    status = 400 if request.method == "POST" else 200
+    return render(request, "web/intake/new.html", {"form": form}, status=status)
