@@ -129,6 +129,16 @@ else:
     }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
+# --- Redis (optional): atomic rate-limit counters shared by every server process. Without it
+# the counters live in the database (table core_ratecounter).
+REDIS_URL = os.environ.get("REDIS_URL", "")
+
+# --- Web-to-lead forms: submissions per minute from one IP address and into one form. Going
+# over marks the lead as suspected spam; it is still recorded.
+CONVEYOR_FORM_RATE_PER_IP = int(os.environ.get("CONVEYOR_FORM_RATE_PER_IP", "20"))
+CONVEYOR_FORM_RATE_PER_FORM = int(os.environ.get("CONVEYOR_FORM_RATE_PER_FORM", "600"))
+CONVEYOR_FORM_RATE_WINDOW = 60
+
 AUTH_USER_MODEL = "accounts.User"
 LOGIN_URL = "web:login"
 LOGIN_REDIRECT_URL = "web:home"

@@ -2,10 +2,18 @@
 
 from __future__ import annotations
 
+import secrets
+from typing import TYPE_CHECKING, Any
+
+from django.conf import settings
+from django.core.validators import URLValidator
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
+
+if TYPE_CHECKING:
+    from conveyor.pipelines.models import Segment
 
 
 class LeadChannel(models.TextChoices):
@@ -64,6 +72,14 @@ class Lead(models.Model):
     )
     score = models.IntegerField(_("score"), default=0)
     is_suspected_spam = models.BooleanField(_("suspected spam"), default=False)
+    form = models.ForeignKey(
+        "intake.LeadForm",
+        verbose_name=_("web form"),
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="leads",
+    )
     idempotency_key = models.CharField(max_length=128, null=True, blank=True)
 
     class Meta:
@@ -81,6 +97,97 @@ class Lead(models.Model):
 
     def __str__(self) -> str:
         return self.name or self.email or self.phone or f"#{self.pk}"
+
+
+FORM_FIELDS = ("name", "phone", "email", "company", "message")
+
+
+def default_form_fields() -> list[dict[str, Any]]:
+    return [
+        {"name": "name", "required": True},
+        {"name": "phone", "required": False},
+        {"name": "email", "required": False},
+        {"name": "message", "required": False},
+    ]
+
+
+def new_form_key() -> str:
+    return secrets.token_urlsafe(16)
+
+
+class LeadForm(models.Model):
+    """A web-to-lead form embedded on a site; each submission becomes a lead in the inbox.
+
+    `fields` lists the inputs shown, in order, as {"name": one of FORM_FIELDS, "required": bool}.
+    Whatever it says, a lead needs a name and a phone or an e-mail (`lead_receive`).
+    """
+
+    name = models.CharField(_("name"), max_length=200)
+    key = models.CharField(_("key"), max_length=64, unique=True, default=new_form_key)
+    segment = models.ForeignKey(
+        "pipelines.Segment",
+        verbose_name=_("segment"),
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="lead_forms",
+    )
+    pipeline = models.ForeignKey(
+        "pipelines.Pipeline",
+        verbose_name=_("pipeline"),
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="lead_forms",
+    )
+    fields = models.JSONField(_("fields"), default=default_form_fields, blank=True)
+    thank_you_text = models.TextField(_("thank-you text"), blank=True)
+    # A CharField with an http(s)-only validator rather than a URLField, whose admin form would
+    # guess a scheme for a bare address; form_create checks the same rule.
+    redirect_url = models.CharField(
+        _("redirect to"),
+        max_length=500,
+        blank=True,
+        validators=[URLValidator(schemes=["http", "https"])],
+    )
+    is_active = models.BooleanField(_("active"), default=True)
+    min_fill_seconds = models.PositiveSmallIntegerField(_("minimum fill time, s"), default=3)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("created by"),
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
+    created_at = models.DateTimeField(_("created"), default=timezone.now)
+
+    class Meta:
+        verbose_name = _("web form")
+        verbose_name_plural = _("web forms")
+        ordering = ["name", "pk"]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def lead_segment(self) -> Segment | None:
+        """The segment its leads land in: its own, else its pipeline's."""
+        if self.segment_id is not None:
+            return self.segment
+        return self.pipeline.segment if self.pipeline is not None else None
+
+    def shown_fields(self) -> list[dict[str, Any]]:
+        """The inputs to show, with name always required (a lead cannot do without it)."""
+        shown = [
+            f for f in self.fields or [] if isinstance(f, dict) and f.get("name") in FORM_FIELDS
+        ]
+        if not any(f["name"] == "name" for f in shown):
+            shown.insert(0, {"name": "name", "required": True})
+        return [
+            {"name": f["name"], "required": f["name"] == "name" or bool(f.get("required"))}
+            for f in shown
+        ]
 
 
 class QuestionKind(models.TextChoices):

@@ -9,19 +9,27 @@ the deal opened on acceptance must be owned by someone the actor may assign.
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import parse_qsl, urlsplit
 
+from django.conf import settings
+from django.core import signing
+from django.core.exceptions import ValidationError
+from django.core.validators import URLValidator
 from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from conveyor.accounts.models import User
+from conveyor.accounts.models import Role, User
 from conveyor.accounts.permissions import require_owner_access, scope
+from conveyor.core import ratelimit
 from conveyor.core.errors import PermissionDenied, ServiceError
 from conveyor.core.phones import normalize_phone
-from conveyor.intake.models import Lead, LeadChannel, LeadStatus
+from conveyor.intake.models import FORM_FIELDS, Lead, LeadChannel, LeadForm, LeadStatus
 from conveyor.people.models import Person
 from conveyor.people.services import normalize_email, person_create
 from conveyor.pipelines.models import Deal, Pipeline, Process, Segment
@@ -52,8 +60,13 @@ def lead_receive(
     idempotency_key: str | None = None,
     received_at: dt.datetime | None = None,
     note: str = "",
+    form: LeadForm | None = None,
+    is_suspected_spam: bool = False,
 ) -> Lead:
-    """Record an incoming lead in the inbox; an idempotency key already seen returns that lead."""
+    """Record an incoming lead in the inbox; an idempotency key already seen returns that lead.
+
+    A suspected-spam lead is recorded like any other, only marked, so a person can still look.
+    """
     if idempotency_key:
         earlier = Lead.objects.filter(idempotency_key=idempotency_key).first()
         if earlier is not None:
@@ -89,6 +102,8 @@ def lead_receive(
         utm=dict(utm or {}),
         idempotency_key=idempotency_key or None,
         received_at=received_at,
+        form=form,
+        is_suspected_spam=is_suspected_spam,
         person=matching_person(phone=phone, email=email),
     )
     try:
@@ -242,3 +257,257 @@ def lead_reject_spam_bulk(*, lead_ids: list[int], by: User | None) -> list[BulkR
         else:
             results.append(BulkResult(lead_id=lead_id, ok=True))
     return results
+
+
+# --- Web-to-lead forms -----------------------------------------------------------------------
+
+FORM_TOKEN_SALT = "conveyor.intake.form-ts"  # noqa: S105 - a signing namespace, not a secret
+HONEYPOT_FIELD = "website"
+UTM_FIELDS = ("utm_source", "utm_medium", "utm_campaign", "utm_term", "utm_content")
+FIELD_MAX_LENGTH = {"name": 200, "phone": 32, "email": 254, "company": 200, "message": 5000}
+IDEMPOTENCY_KEY_MAX_LENGTH = 80
+
+
+class FormNotFound(ServiceError):
+    """No active form has this key: the public endpoint answers 404."""
+
+
+def _clean_form_fields(fields: list[Any] | None) -> list[dict[str, Any]]:
+    """Normalise `fields` (dicts, or bare names meaning "shown, optional"); refuse nonsense."""
+    if fields is None:
+        return LeadForm().shown_fields()
+    cleaned: list[dict[str, Any]] = []
+    for item in fields:
+        spec = {"name": item, "required": False} if isinstance(item, str) else item
+        name = spec.get("name") if isinstance(spec, dict) else None
+        if name not in FORM_FIELDS:
+            raise ServiceError(
+                _("'%(value)s' is not a field a form can show.") % {"value": name}, field="fields"
+            )
+        if any(f["name"] == name for f in cleaned):
+            continue
+        cleaned.append({"name": name, "required": name == "name" or bool(spec.get("required"))})
+    if not any(f["name"] == "name" for f in cleaned):
+        cleaned.insert(0, {"name": "name", "required": True})
+    if not any(f["name"] in ("phone", "email") for f in cleaned):
+        raise ServiceError(_("A form must show a phone or an e-mail field."), field="fields")
+    return cleaned
+
+
+@transaction.atomic
+def form_create(
+    *,
+    name: str,
+    by: User | None,
+    segment: Segment | None = None,
+    pipeline: Pipeline | None = None,
+    fields: list[Any] | None = None,
+    thank_you_text: str = "",
+    redirect_url: str = "",
+    min_fill_seconds: int = 3,
+) -> LeadForm:
+    """Create a web-to-lead form (owners and heads; `by=None` is the server operator)."""
+    if by is not None and (not by.is_active or by.role not in (Role.OWNER, Role.HEAD)):
+        raise PermissionDenied(_("Only owners and heads of sales may create web forms."))
+    name = name.strip()
+    if not name:
+        raise ServiceError(_("Enter the form's name."), field="name")
+    if len(name) > 200:
+        raise ServiceError(_("The name is too long (200 characters at most)."), field="name")
+    if segment is not None and pipeline is not None and pipeline.segment_id != segment.pk:
+        raise ServiceError(_("This pipeline belongs to another segment."), field="pipeline")
+    redirect_url = redirect_url.strip()
+    if redirect_url:
+        try:
+            URLValidator(schemes=["http", "https"])(redirect_url)
+        except ValidationError:
+            raise ServiceError(
+                _("Enter a web address starting with http:// or https://."), field="redirect_url"
+            ) from None
+    if min_fill_seconds < 0 or min_fill_seconds > 600:
+        raise ServiceError(
+            _("The minimum fill time must be between 0 and 600 seconds."),
+            field="min_fill_seconds",
+        )
+    return LeadForm.objects.create(
+        name=name,
+        segment=segment,
+        pipeline=pipeline,
+        fields=_clean_form_fields(fields),
+        thank_you_text=thank_you_text.strip(),
+        redirect_url=redirect_url,
+        min_fill_seconds=min_fill_seconds,
+        created_by=by,
+    )
+
+
+def form_token(form: LeadForm, *, now: dt.datetime | None = None) -> str:
+    """The signed `_ts` a served form carries: when it was served, for the minimum fill time."""
+    issued = (now or timezone.now()).timestamp()
+    return signing.dumps({"k": form.key, "t": round(issued, 3)}, salt=FORM_TOKEN_SALT)
+
+
+def _fill_time(form: LeadForm, token: str, now: dt.datetime) -> tuple[float | None, str | None]:
+    """Seconds since the form was served, and a spam reason when the token says so."""
+    if not token:
+        # Server-to-server and JSON callers post without a served form; only the honeypot
+        # and the rate limits apply to them.
+        return None, None
+    try:
+        value = signing.loads(token, salt=FORM_TOKEN_SALT)
+        issued = float(value["t"])
+        if value["k"] != form.key:
+            raise ValueError(value["k"])
+    except (signing.BadSignature, KeyError, TypeError, ValueError):
+        return None, "bad_timestamp"
+    seconds = round(now.timestamp() - issued, 3)
+    return seconds, ("too_fast" if seconds < form.min_fill_seconds else None)
+
+
+def _utm(data: Mapping[str, str], referrer: str) -> dict[str, str]:
+    """UTM tags from the submission, else from the query string of the page it came from."""
+    utm = {name: str(data.get(name, "")).strip()[:200] for name in UTM_FIELDS}
+    if not any(utm.values()) and referrer:
+        query = dict(parse_qsl(urlsplit(referrer).query))
+        utm = {name: query.get(name, "").strip()[:200] for name in UTM_FIELDS}
+    return {name: value for name, value in utm.items() if value}
+
+
+@dataclass(frozen=True)
+class FormResult:
+    """A submission's outcome: the lead (new, or the earlier one for a repeated key) or errors."""
+
+    form: LeadForm
+    lead: Lead | None = None
+    created: bool = False
+    errors: dict[str, list[str]] = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        return self.lead is not None
+
+    @property
+    def message(self) -> str:
+        return self.form.thank_you_text or _("Thank you! We will get back to you soon.")
+
+
+def _form_errors(form: LeadForm, values: dict[str, str], idempotency_key: str) -> dict[str, Any]:
+    errors: dict[str, list[str]] = {}
+    shown = form.shown_fields()
+    for spec in shown:
+        if spec["required"] and not values[spec["name"]]:
+            errors.setdefault(spec["name"], []).append(_("This field is required."))
+    for name, limit in FIELD_MAX_LENGTH.items():
+        if len(values[name]) > limit:
+            errors.setdefault(name, []).append(
+                _("This is too long (%(limit)d characters at most).") % {"limit": limit}
+            )
+    if not values["phone"] and not values["email"]:
+        # The rule is lead_receive's; checked here too so the caller hears about every missing
+        # field at once, on the contact field the form actually shows.
+        contacts = [s["name"] for s in shown if s["name"] in ("phone", "email")] or ["phone"]
+        errors.setdefault(contacts[0], []).append(_("Enter a phone number or an e-mail."))
+    if len(idempotency_key) > IDEMPOTENCY_KEY_MAX_LENGTH:
+        errors["idempotency_key"] = [
+            _("The Idempotency-Key is too long (%(limit)d characters at most).")
+            % {"limit": IDEMPOTENCY_KEY_MAX_LENGTH}
+        ]
+    return errors
+
+
+def form_submit(
+    *,
+    key: str,
+    data: Mapping[str, str],
+    ip: str,
+    referrer: str,
+    user_agent: str,
+    idempotency_key: str,
+    now: dt.datetime | None = None,
+) -> FormResult:
+    """Record one public form submission as a lead, or say per field what is wrong with it.
+
+    Suspected spam (the honeypot filled in, filled faster than the form's minimum, a forged
+    timestamp) and submissions over the rate limits are recorded too, marked with their reasons
+    in `payload["spam_reasons"]`: a false positive stays recoverable. Only unusable input (no
+    name, no way to reach the person) is refused, and then nothing is written.
+
+    Not one transaction on purpose: the rate counters commit on their own, so a slow lead write
+    does not hold the counter row (and with it every other submission to the form).
+    """
+    now = now or timezone.now()
+    form = (
+        LeadForm.objects.filter(key=key, is_active=True)
+        .select_related("segment", "pipeline__segment")
+        .first()
+    )
+    if form is None:
+        raise FormNotFound(_("This form does not exist or is switched off."), field="key")
+    values = {name: str(data.get(name, "") or "").strip() for name in FORM_FIELDS}
+    idempotency_key = idempotency_key.strip()
+    errors = _form_errors(form, values, idempotency_key)
+    if errors:
+        return FormResult(form=form, errors=errors)
+
+    # Scoped to the form, so a key cannot collide with (or fish for) another channel's leads.
+    scoped_key = f"form:{form.key}:{idempotency_key}" if idempotency_key else None
+    if scoped_key:
+        earlier = Lead.objects.filter(idempotency_key=scoped_key).first()
+        if earlier is not None:
+            return FormResult(form=form, lead=earlier, created=False)
+
+    reasons = []
+    if str(data.get(HONEYPOT_FIELD, "") or "").strip():
+        reasons.append("honeypot")
+    fill_seconds, fill_reason = _fill_time(form, str(data.get("_ts", "") or ""), now)
+    if fill_reason:
+        reasons.append(fill_reason)
+    window = settings.CONVEYOR_FORM_RATE_WINDOW
+    if not ratelimit.hit(
+        f"form-ip:{ip}", limit=settings.CONVEYOR_FORM_RATE_PER_IP, window_seconds=window, now=now
+    ):
+        reasons.append("rate_limit_ip")
+    if not ratelimit.hit(
+        f"form:{form.pk}",
+        limit=settings.CONVEYOR_FORM_RATE_PER_FORM,
+        window_seconds=window,
+        now=now,
+    ):
+        reasons.append("rate_limit_form")
+
+    referrer = referrer.strip()[:1000]
+    submission = uuid.uuid4().hex
+    payload: dict[str, Any] = {
+        "form": form.key,
+        "submission": submission,
+        "referrer": referrer,
+        "ip": ip,
+        "user_agent": user_agent[:500],
+        "fill_seconds": fill_seconds,
+    }
+    if values["company"]:
+        payload["company"] = values["company"]
+    if reasons:
+        payload["spam_reasons"] = reasons
+    try:
+        lead = lead_receive(
+            channel=LeadChannel.WEB_FORM,
+            name=values["name"],
+            phone=values["phone"],
+            email=values["email"],
+            source=form.name[:64],
+            segment=form.lead_segment,
+            payload=payload,
+            utm=_utm(data, referrer),
+            idempotency_key=scoped_key,
+            received_at=now,
+            note=values["message"],
+            form=form,
+            is_suspected_spam=bool(reasons),
+        )
+    except ServiceError as error:
+        return FormResult(form=form, errors={error.field or "__all__": [error.message]})
+    # Another request with the same key may have won a race inside lead_receive: then the lead
+    # is that request's, and this one is a replay.
+    created = lead.payload.get("submission") == submission
+    return FormResult(form=form, lead=lead, created=created)

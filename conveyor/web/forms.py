@@ -172,3 +172,55 @@ class LeadBulkForm(LeadAcceptOptions):
     action = forms.ChoiceField(
         label=_("Action"), choices=[("accept", _("Accept")), ("spam", _("Spam"))]
     )
+
+
+FORM_FIELD_CHOICES = [
+    ("name", _("Name")),
+    ("phone", _("Phone")),
+    ("email", _("E-mail")),
+    ("company", _("Company")),
+    ("message", _("Message")),
+]
+
+
+class WebFormCreateForm(forms.Form):
+    """A new web-to-lead form: what it shows, where its leads go, what the visitor sees after."""
+
+    name = forms.CharField(label=_("Name"), max_length=200)
+    segment = forms.ModelChoiceField(
+        queryset=Segment.objects.order_by("name"), label=_("Segment"), required=False
+    )
+    pipeline = forms.ModelChoiceField(
+        queryset=Pipeline.objects.filter(is_active=True).order_by("name"),
+        label=_("Pipeline"),
+        required=False,
+        help_text=_("Its segment is used when no segment is chosen."),
+    )
+    shown = forms.MultipleChoiceField(
+        label=_("Fields shown"),
+        choices=FORM_FIELD_CHOICES,
+        initial=["name", "phone", "email", "message"],
+        widget=forms.CheckboxSelectMultiple,
+    )
+    required = forms.MultipleChoiceField(
+        label=_("Fields required"),
+        choices=FORM_FIELD_CHOICES,
+        initial=["name"],
+        required=False,
+        widget=forms.CheckboxSelectMultiple,
+        help_text=_("A name and a phone or an e-mail are always needed."),
+    )
+    thank_you_text = forms.CharField(
+        label=_("Thank-you text"), required=False, widget=forms.Textarea(attrs={"rows": 2})
+    )
+    redirect_url = forms.CharField(
+        label=_("Redirect to"),
+        required=False,
+        max_length=500,
+        help_text=_("Instead of the thank-you text, send the visitor to this page."),
+    )
+
+    def form_fields(self) -> list[dict[str, Any]]:
+        """The `fields` list the service takes, from the two checkbox groups."""
+        data = self.cleaned_data
+        return [{"name": name, "required": name in data["required"]} for name in data["shown"]]

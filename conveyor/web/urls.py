@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.contrib.auth import views as auth_views
 from django.urls import path
 
-from conveyor.web.views import board, deals, intake, reports
+from conveyor.web.views import board, deals, intake, lead_forms, public_forms, reports
 
 app_name = "web"
 urlpatterns = [
@@ -27,4 +27,9 @@ urlpatterns = [
     path("inbox/<int:pk>/<slug:action>/", intake.lead_action, name="lead-action"),
     path("leads/new/", intake.lead_new, name="lead-new"),
     path("reports/funnel/", reports.funnel_view, name="funnel"),
+    path("settings/forms/", lead_forms.form_list, name="lead-forms"),
+    path("settings/forms/<int:pk>/", lead_forms.form_detail, name="lead-form"),
+    # Public, no login: the address web forms on other sites post to (no trailing slash, so a
+    # POST is never redirected).
+    path("f/<str:key>", public_forms.public_form, name="public-form"),
 ]
