@@ -102,6 +102,22 @@ def test_log_in_work_a_deal_and_read_the_funnel(
     page.get_by_role("button", name="Accept", exact=True).first.click()
     expect(page.locator(".messages")).to_be_visible()
 
+    # A head publishes a web form; a visitor fills it in; the lead lands in the inbox.
+    page.get_by_role("link", name="Web forms").click()
+    page.get_by_role("textbox", name="Name").fill("Website request")
+    page.get_by_role("button", name="Create the form").click()
+    public_url = page.locator("a[href*='/f/']").first.get_attribute("href")
+    assert public_url
+    page.screenshot(path=str(SCREENSHOTS / "web-form-settings.png"), full_page=True)
+    page.goto(public_url)
+    page.locator("#f-name").fill("Vera Visitor")
+    page.locator("#f-phone").fill("+359887654321")
+    page.wait_for_timeout(3200)  # a human takes longer than the minimum fill time
+    page.get_by_role("button", name="Send").click()
+    expect(page.locator("body")).not_to_contain_text("Leave this field empty")
+    page.goto(f"{base}/inbox/")
+    expect(page.locator("table")).to_contain_text("Vera Visitor")
+
     page.get_by_role("link", name="Funnel report").click()
     expect(page.locator("table.report tbody tr").first).to_be_visible()
     page.screenshot(path=str(SCREENSHOTS / "funnel.png"), full_page=True)
