@@ -139,6 +139,10 @@ CONVEYOR_FORM_RATE_PER_IP = int(os.environ.get("CONVEYOR_FORM_RATE_PER_IP", "20"
 CONVEYOR_FORM_RATE_PER_FORM = int(os.environ.get("CONVEYOR_FORM_RATE_PER_FORM", "600"))
 CONVEYOR_FORM_RATE_WINDOW = 60
 
+# --- Qualification: a lead scoring at least this many points is warm / hot (else cold).
+CONVEYOR_WARM_SCORE = int(os.environ.get("CONVEYOR_WARM_SCORE", "10"))
+CONVEYOR_HOT_SCORE = int(os.environ.get("CONVEYOR_HOT_SCORE", "20"))
+
 AUTH_USER_MODEL = "accounts.User"
 LOGIN_URL = "web:login"
 LOGIN_REDIRECT_URL = "web:home"

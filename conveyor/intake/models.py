@@ -1,4 +1,5 @@
-"""Leads (every request, from every channel, recorded) and each segment's qualifying questions."""
+"""Leads (every request, from every channel, recorded), each segment's qualifying questions and
+the rules that route leads to a pipeline and an owner."""
 
 from __future__ import annotations
 
@@ -11,6 +12,8 @@ from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
+
+from conveyor.people.models import Temperature
 
 if TYPE_CHECKING:
     from conveyor.pipelines.models import Segment
@@ -71,6 +74,28 @@ class Lead(models.Model):
         related_name="leads",
     )
     score = models.IntegerField(_("score"), default=0)
+    # Blank until the lead is qualified, so "not asked" is not mistaken for "cold".
+    temperature = models.CharField(
+        _("temperature"), max_length=8, choices=Temperature.choices, blank=True
+    )
+    # What routing proposed while the lead waits in the inbox; accepting it uses these.
+    routed_pipeline = models.ForeignKey(
+        "pipelines.Pipeline",
+        verbose_name=_("routed to pipeline"),
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
+    routed_owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("routed to"),
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
+    routing_note = models.CharField(_("routing"), max_length=255, blank=True)
     is_suspected_spam = models.BooleanField(_("suspected spam"), default=False)
     form = models.ForeignKey(
         "intake.LeadForm",
@@ -201,7 +226,8 @@ class QualificationQuestion(models.Model):
     """A question that tells how well a lead fits the segment's buyer portrait.
 
     `scoring` maps an answer to points: for choices {"option": points}, for yes/no
-    {"yes": points, "no": points}, for numbers a list of [min, max, points] bands.
+    {"yes": points, "no": points}, for numbers a list of [min, max, points] bands, for text
+    {"answered": points} for any non-empty answer (intake/qualification.py).
     """
 
     segment = models.ForeignKey(
@@ -227,3 +253,113 @@ class QualificationQuestion(models.Model):
 
     def __str__(self) -> str:
         return self.text
+
+
+class OwnerStrategy(models.TextChoices):
+    ROUND_ROBIN = "round_robin", _("Round robin in a team")
+    LEAST_OPEN = "least_open", _("Fewest open deals in a team")
+    FIXED = "fixed", _("A fixed manager")
+
+
+class RoutingRule(models.Model):
+    """Sends matching leads to a conversion pipeline and picks their owner.
+
+    Active rules are tried by position; the first whose conditions all hold wins (an empty
+    condition always holds). Managers at capacity (open deals >= User.capacity) are skipped.
+    With `auto_accept` the deal is opened at once; otherwise the lead waits in the inbox with
+    the proposal. `last_assigned` is the round-robin cursor.
+    """
+
+    name = models.CharField(_("name"), max_length=120)
+    position = models.PositiveSmallIntegerField(_("position"), default=1)
+    is_active = models.BooleanField(_("active"), default=True)
+    segment = models.ForeignKey(
+        "pipelines.Segment",
+        verbose_name=_("segment"),
+        null=True,
+        blank=True,
+        # Deleting the segment deletes its rules: a null segment would widen them to every lead.
+        on_delete=models.CASCADE,
+        related_name="routing_rules",
+        help_text=_("Leads of this segment only; empty means any lead."),
+    )
+    form = models.ForeignKey(
+        LeadForm,
+        verbose_name=_("web form"),
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="routing_rules",
+    )
+    source = models.CharField(_("source"), max_length=64, blank=True)
+    min_score = models.IntegerField(_("minimum score"), null=True, blank=True)
+    question = models.ForeignKey(
+        QualificationQuestion,
+        verbose_name=_("question"),
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="routing_rules",
+    )
+    answer = models.CharField(
+        _("answer"), max_length=200, blank=True, help_text=_("The answer the question must get.")
+    )
+    pipeline = models.ForeignKey(
+        "pipelines.Pipeline",
+        verbose_name=_("pipeline"),
+        on_delete=models.PROTECT,
+        related_name="routing_rules",
+        limit_choices_to={"process": "conversion"},
+    )
+    owner_strategy = models.CharField(
+        _("owner"), max_length=12, choices=OwnerStrategy.choices, default=OwnerStrategy.ROUND_ROBIN
+    )
+    team = models.ForeignKey(
+        "accounts.Team",
+        verbose_name=_("team"),
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="routing_rules",
+    )
+    fixed_owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("fixed manager"),
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+    )
+    auto_accept = models.BooleanField(
+        _("accept automatically"),
+        default=False,
+        help_text=_("Open the deal at once instead of leaving the lead in the inbox."),
+    )
+    last_assigned = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("last assigned"),
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
+
+    class Meta:
+        verbose_name = _("routing rule")
+        verbose_name_plural = _("routing rules")
+        ordering = ["position", "pk"]
+        constraints = [
+            models.CheckConstraint(
+                condition=(Q(owner_strategy="fixed") & Q(fixed_owner__isnull=False))
+                | (Q(owner_strategy__in=["round_robin", "least_open"]) & Q(team__isnull=False)),
+                name="routingrule_owner_strategy_complete",
+            ),
+            models.CheckConstraint(
+                condition=(Q(question__isnull=True) & Q(answer=""))
+                | (Q(question__isnull=False) & ~Q(answer="")),
+                name="routingrule_question_with_answer",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.name

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from django.db.models import QuerySet
+from django.db.models import Count, Q, QuerySet
 
 from conveyor.accounts.models import Role, User
-from conveyor.intake.models import Lead, LeadForm, LeadStatus
+from conveyor.intake.models import Lead, LeadForm, LeadStatus, RoutingRule
+from conveyor.pipelines.models import DealStatus
 
 
 def inbox(user: User) -> QuerySet[Lead]:
@@ -14,7 +15,7 @@ def inbox(user: User) -> QuerySet[Lead]:
         return Lead.objects.none()
     return (
         Lead.objects.filter(status=LeadStatus.INBOX)
-        .select_related("person", "segment")
+        .select_related("person", "segment", "routed_owner", "routed_pipeline")
         .order_by("-received_at", "-pk")
     )
 
@@ -41,3 +42,29 @@ def lead_forms(user: User) -> QuerySet[LeadForm]:
     if not user.is_active or user.role not in (Role.OWNER, Role.HEAD):
         return LeadForm.objects.none()
     return LeadForm.objects.select_related("segment", "pipeline").order_by("name", "pk")
+
+
+def routing_rules(lead: Lead) -> QuerySet[RoutingRule]:
+    """Active rules that may apply to `lead` (its segment's or any segment's), in order."""
+    segment = Q(segment__isnull=True)
+    if lead.segment_id is not None:
+        segment |= Q(segment_id=lead.segment_id)
+    return (
+        RoutingRule.objects.filter(segment, is_active=True)
+        .select_related("pipeline", "team", "fixed_owner")
+        .order_by("position", "pk")
+    )
+
+
+def with_open_deals(users: QuerySet[User]) -> QuerySet[User]:
+    """`users` annotated with `open_deals` (how many open deals each owns), in a stable order."""
+    return users.annotate(
+        open_deals=Count("deals", filter=Q(deals__status=DealStatus.OPEN))
+    ).order_by("pk")
+
+
+def team_managers(team_id: int) -> list[User]:
+    """The team's active managers with their open-deal counts, by id (the round-robin order)."""
+    return list(
+        with_open_deals(User.objects.filter(team_id=team_id, role=Role.MANAGER, is_active=True))
+    )

@@ -1,14 +1,16 @@
-"""Writes on leads: receive (from any channel), accept, merge, reject as spam, and in bulk.
+"""Writes on leads: receive (from any channel), qualify, route, accept, merge, reject as spam.
 
-Every incoming lead lands in the inbox. A lead whose normalised phone or e-mail matches an
-existing person is linked to that person on intake, so accepting it reuses the person instead of
-recording a duplicate. The inbox is shared intake: any active user may act on an inbox lead, but
-the deal opened on acceptance must be owned by someone the actor may assign.
+Every incoming lead lands in the inbox unless a routing rule accepts it automatically. A lead
+whose normalised phone or e-mail matches an existing person is linked to that person on intake,
+so accepting it reuses the person instead of recording a duplicate. The inbox is shared intake:
+any active user may act on an inbox lead, but the deal opened on acceptance must be owned by
+someone the actor may assign.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -29,11 +31,24 @@ from conveyor.accounts.permissions import require_owner_access, scope
 from conveyor.core import ratelimit
 from conveyor.core.errors import PermissionDenied, ServiceError
 from conveyor.core.phones import normalize_phone
-from conveyor.intake.models import FORM_FIELDS, Lead, LeadChannel, LeadForm, LeadStatus
-from conveyor.people.models import Person
+from conveyor.intake import selectors
+from conveyor.intake.models import (
+    FORM_FIELDS,
+    Lead,
+    LeadChannel,
+    LeadForm,
+    LeadStatus,
+    OwnerStrategy,
+    QualificationQuestion,
+    RoutingRule,
+)
+from conveyor.intake.qualification import answer_matches, score_answers
+from conveyor.people.models import Person, Temperature
 from conveyor.people.services import normalize_email, person_create
 from conveyor.pipelines.models import Deal, Pipeline, Process, Segment
 from conveyor.pipelines.services import deal_open
+
+logger = logging.getLogger(__name__)
 
 
 def matching_person(*, phone: str, email: str) -> Person | None:
@@ -62,10 +77,13 @@ def lead_receive(
     note: str = "",
     form: LeadForm | None = None,
     is_suspected_spam: bool = False,
+    answers: Mapping[str, Any] | None = None,
 ) -> Lead:
     """Record an incoming lead in the inbox; an idempotency key already seen returns that lead.
 
     A suspected-spam lead is recorded like any other, only marked, so a person can still look.
+    `answers` (to the segment's qualifying questions, keyed by question id) are scored first;
+    invalid ones refuse the lead (QualificationError). Then the lead is routed (`lead_route`).
     """
     if idempotency_key:
         earlier = Lead.objects.filter(idempotency_key=idempotency_key).first()
@@ -115,7 +133,31 @@ def lead_receive(
         if earlier is None or not idempotency_key:
             raise
         return earlier
+    if answers:
+        lead = lead_qualify(lead_id=lead.pk, answers=answers, by=None)
+    _route_safely(lead)
+    lead.refresh_from_db()
     return lead
+
+
+def _route_safely(lead: Lead) -> None:
+    """Route a just-received lead; whatever goes wrong, the lead stays, with the reason noted."""
+    if lead.is_suspected_spam:
+        # A person looks at suspected spam first; it is never handed out or accepted by a rule.
+        note = _("Suspected spam: not routed.")
+        Lead.objects.filter(pk=lead.pk).update(routing_note=note)
+        return
+    try:
+        with transaction.atomic():
+            lead_route(lead_id=lead.pk)
+    except ServiceError as error:
+        note = _("Not routed: %(reason)s") % {"reason": error.message}
+        Lead.objects.filter(pk=lead.pk).update(routing_note=note[:255])
+    except Exception:
+        # Deliberately broad: a broken rule or a bug in routing must never lose the lead.
+        logger.exception("routing lead %s failed", lead.pk)
+        note = _("Not routed: routing failed, see the server log.")
+        Lead.objects.filter(pk=lead.pk).update(routing_note=note)
 
 
 def _check_actor(by: User | None) -> None:
@@ -160,14 +202,17 @@ def lead_accept(
 ) -> Deal:
     """Accept an inbox lead: reuse (or create) its person and open a deal at the first stage.
 
-    The pipeline is the given one, else the conversion pipeline of the lead's segment; the
-    owner is the given user, else the accepting user.
+    The pipeline is the given one, else the one routing proposed, else the conversion pipeline
+    of the lead's segment; the owner is the given user, else the one routing proposed, else the
+    accepting user. The actor must be allowed to assign the owner either way.
     """
     lead = _lock_inbox_lead(lead_id, by)
     if owner is None:
-        owner = by
+        owner = lead.routed_owner if lead.routed_owner_id is not None else by
     if by is not None:
         require_owner_access(by, owner)
+    if pipeline is None and lead.routed_pipeline_id is not None:
+        pipeline = lead.routed_pipeline
     if pipeline is None:
         pipeline = conversion_pipeline(lead.segment)
         if pipeline is None:
@@ -257,6 +302,187 @@ def lead_reject_spam_bulk(*, lead_ids: list[int], by: User | None) -> list[BulkR
         else:
             results.append(BulkResult(lead_id=lead_id, ok=True))
     return results
+
+
+# --- Qualification and routing ---------------------------------------------------------------
+
+
+class QualificationError(ServiceError):
+    """Some answers are invalid; `errors` maps each question id (a string) to what is wrong."""
+
+    def __init__(self, errors: dict[str, str]) -> None:
+        first = next(iter(errors))
+        super().__init__(errors[first], field=f"q_{first}")
+        self.errors = errors
+
+
+TEMPERATURE_ORDER: dict[str, int] = {
+    Temperature.COLD.value: 0,
+    Temperature.WARM.value: 1,
+    Temperature.HOT.value: 2,
+}
+
+
+@transaction.atomic
+def lead_qualify(*, lead_id: int, answers: Mapping[str, Any], by: User | None) -> Lead:
+    """Score the answers against the lead's segment's questions; store answers, score and
+    temperature on the lead (and warm its person up to that temperature).
+
+    Answers replace earlier ones. Invalid answers raise QualificationError and change nothing.
+    """
+    _check_actor(by)
+    try:
+        lead = Lead.objects.select_for_update().get(pk=lead_id)
+    except Lead.DoesNotExist as exc:
+        raise ServiceError(_("This lead does not exist."), field="lead") from exc
+    if lead.segment_id is None:
+        raise ServiceError(
+            _("The lead has no segment, so there are no questions to answer."), field="segment"
+        )
+    questions = list(QualificationQuestion.objects.filter(segment_id=lead.segment_id))
+    score = score_answers(questions, answers)
+    if score.errors:
+        raise QualificationError(score.errors)
+    lead.payload = {**(lead.payload or {}), "answers": score.answers}
+    lead.score = score.points
+    lead.temperature = score.temperature
+    lead.save(update_fields=["payload", "score", "temperature"])
+    if lead.person_id is not None:
+        # Only ever raise it: a form's answers should not cool down a customer the team
+        # already knows to be hot.
+        person = Person.objects.select_for_update().get(pk=lead.person_id)
+        if TEMPERATURE_ORDER.get(score.temperature, 0) > TEMPERATURE_ORDER.get(
+            person.temperature, 0
+        ):
+            person.temperature = score.temperature
+            person.save(update_fields=["temperature"])
+    return lead
+
+
+@transaction.atomic
+def owner_pick(*, rule: RoutingRule) -> User | None:
+    """The owner the rule gives the next lead, or None when everyone it may pick is full.
+
+    Round robin goes through the team's active managers by id, after the last one picked;
+    least-open picks whoever owns the fewest open deals (ties by id); fixed is the rule's
+    manager. Anyone whose open deals reach their capacity is skipped. The rule row is locked
+    so concurrent picks take turns instead of handing out the same one.
+    """
+    locked = RoutingRule.objects.select_for_update().get(pk=rule.pk)
+    if locked.owner_strategy == OwnerStrategy.FIXED:
+        if locked.fixed_owner_id is None:
+            return None
+        owners = selectors.with_open_deals(
+            User.objects.filter(pk=locked.fixed_owner_id, is_active=True)
+        )
+        candidates = list(owners)
+    else:
+        if locked.team_id is None:
+            return None
+        candidates = selectors.team_managers(locked.team_id)
+    free = [user for user in candidates if user.open_deals < user.capacity]  # type: ignore[attr-defined]
+    if not free:
+        return None
+    if locked.owner_strategy == OwnerStrategy.LEAST_OPEN:
+        picked = min(free, key=lambda user: (user.open_deals, user.pk))  # type: ignore[attr-defined]
+    elif locked.owner_strategy == OwnerStrategy.ROUND_ROBIN and locked.last_assigned_id:
+        after = [user for user in free if user.pk > locked.last_assigned_id]
+        picked = after[0] if after else free[0]
+    else:
+        picked = free[0]
+    locked.last_assigned = picked
+    locked.save(update_fields=["last_assigned"])
+    rule.last_assigned = picked
+    return picked
+
+
+def rule_matches(rule: RoutingRule, lead: Lead) -> bool:
+    """Do all of the rule's conditions hold for the lead? (An empty condition always holds.)"""
+    if rule.segment_id is not None and rule.segment_id != lead.segment_id:
+        return False
+    if rule.form_id is not None and rule.form_id != lead.form_id:
+        return False
+    if rule.source and rule.source.strip().casefold() != lead.source.strip().casefold():
+        return False
+    if rule.min_score is not None and lead.score < rule.min_score:
+        return False
+    if rule.question_id is not None:
+        answers = (lead.payload or {}).get("answers") or {}
+        if not answer_matches(answers.get(str(rule.question_id)), rule.answer):
+            return False
+    return True
+
+
+@dataclass(frozen=True)
+class RouteResult:
+    """What routing did: the rule that matched (if any), the proposed pipeline and owner, the
+    deal when the rule accepted the lead, and a note saying why (also kept on the lead)."""
+
+    lead: Lead
+    rule: RoutingRule | None = None
+    pipeline: Pipeline | None = None
+    owner: User | None = None
+    deal: Deal | None = None
+    note: str = ""
+
+    @property
+    def accepted(self) -> bool:
+        return self.deal is not None
+
+
+@transaction.atomic
+def lead_route(*, lead_id: int) -> RouteResult:
+    """Apply the first active matching rule (by position) to an inbox lead.
+
+    The lead gets the rule's pipeline and a picked owner as a proposal, or, when the rule says
+    so, is accepted into that pipeline at once. When nobody can take it (everyone at capacity)
+    or nothing matches, it stays in the inbox with `routing_note` saying why.
+    """
+    lead = _lock_inbox_lead(lead_id, None)
+    rule = next((r for r in selectors.routing_rules(lead) if rule_matches(r, lead)), None)
+    if rule is None:
+        return _route_note(lead, _("No routing rule matches."))
+    pipeline = rule.pipeline
+    if not pipeline.is_active or pipeline.process != Process.CONVERSION:
+        return _route_note(
+            lead,
+            _("Rule “%(rule)s”: its pipeline is not an active conversion pipeline.")
+            % {"rule": rule.name},
+            rule=rule,
+        )
+    owner = owner_pick(rule=rule)
+    if owner is None:
+        return _route_note(
+            lead,
+            _("Rule “%(rule)s”: everyone it may assign is at capacity.") % {"rule": rule.name},
+            rule=rule,
+            pipeline=pipeline,
+        )
+    if rule.auto_accept:
+        deal = lead_accept(lead_id=lead.pk, by=None, pipeline=pipeline, owner=owner)
+        note = _("Accepted by rule “%(rule)s”.") % {"rule": rule.name}
+        lead.refresh_from_db()
+        return _route_note(lead, note, rule=rule, pipeline=pipeline, owner=owner, deal=deal)
+    note = _("Routed by rule “%(rule)s”.") % {"rule": rule.name}
+    return _route_note(lead, note, rule=rule, pipeline=pipeline, owner=owner)
+
+
+def _route_note(
+    lead: Lead,
+    note: str,
+    *,
+    rule: RoutingRule | None = None,
+    pipeline: Pipeline | None = None,
+    owner: User | None = None,
+    deal: Deal | None = None,
+) -> RouteResult:
+    lead.routed_pipeline = pipeline
+    lead.routed_owner = owner
+    lead.routing_note = note[:255]
+    lead.save(update_fields=["routed_pipeline", "routed_owner", "routing_note"])
+    return RouteResult(
+        lead=lead, rule=rule, pipeline=pipeline, owner=owner, deal=deal, note=lead.routing_note
+    )
 
 
 # --- Web-to-lead forms -----------------------------------------------------------------------
@@ -415,6 +641,15 @@ def _form_errors(form: LeadForm, values: dict[str, str], idempotency_key: str) -
     return errors
 
 
+def _form_answers(data: Mapping[str, str]) -> dict[str, str]:
+    """Answers to qualifying questions, posted as `q_<question id>`."""
+    return {
+        name[2:]: str(value)
+        for name, value in data.items()
+        if name.startswith("q_") and name[2:].isdigit()
+    }
+
+
 def form_submit(
     *,
     key: str,
@@ -504,6 +739,11 @@ def form_submit(
             note=values["message"],
             form=form,
             is_suspected_spam=bool(reasons),
+            answers=_form_answers(data),
+        )
+    except QualificationError as error:
+        return FormResult(
+            form=form, errors={f"q_{key}": [message] for key, message in error.errors.items()}
         )
     except ServiceError as error:
         return FormResult(form=form, errors={error.field or "__all__": [error.message]})
