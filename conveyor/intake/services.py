@@ -30,7 +30,6 @@ from conveyor.accounts.models import Role, User
 from conveyor.accounts.permissions import require_owner_access, scope
 from conveyor.core import ratelimit
 from conveyor.core.errors import PermissionDenied, ServiceError
-from conveyor.core.phones import normalize_phone
 from conveyor.intake import selectors
 from conveyor.intake.models import (
     FORM_FIELDS,
@@ -44,7 +43,7 @@ from conveyor.intake.models import (
 )
 from conveyor.intake.qualification import answer_matches, score_answers
 from conveyor.people.models import Person, Temperature
-from conveyor.people.services import normalize_email, person_create
+from conveyor.people.services import contacts_clean, person_create
 from conveyor.pipelines.models import Deal, Pipeline, Process, Segment
 from conveyor.pipelines.services import deal_open
 
@@ -96,12 +95,7 @@ def lead_receive(
     name = name.strip()
     if not name:
         raise ServiceError(_("Enter the lead's name."), field="name")
-    email = normalize_email(email)
-    if email and "@" not in email:
-        raise ServiceError(_("This does not look like an e-mail address."), field="email")
-    phone = normalize_phone(phone) if phone.strip() else ""
-    if not phone and not email:
-        raise ServiceError(_("Enter a phone number or an e-mail."), field="phone")
+    email, phone = contacts_clean(email=email, phone=phone, missing_field="phone")
     if received_at is None:
         received_at = timezone.now()
     elif timezone.is_naive(received_at):

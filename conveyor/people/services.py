@@ -17,6 +17,20 @@ def normalize_email(raw: str) -> str:
     return raw.strip().lower()
 
 
+def contacts_clean(*, email: str, phone: str, missing_field: str) -> tuple[str, str]:
+    """E-mail lower-cased and phone in E.164, so duplicates match; at least one is required.
+
+    `missing_field` names the input the "give a contact" error is shown on.
+    """
+    email = normalize_email(email)
+    if email and "@" not in email:
+        raise ServiceError(_("This does not look like an e-mail address."), field="email")
+    phone = normalize_phone(phone) if phone.strip() else ""
+    if not email and not phone:
+        raise ServiceError(_("Enter a phone number or an e-mail."), field=missing_field)
+    return email, phone
+
+
 @transaction.atomic
 def person_create(
     *,
@@ -34,12 +48,7 @@ def person_create(
     name = name.strip()
     if not name:
         raise ServiceError(_("Enter the person's name."), field="name")
-    email = normalize_email(email)
-    if email and "@" not in email:
-        raise ServiceError(_("This does not look like an e-mail address."), field="email")
-    phone = normalize_phone(phone) if phone.strip() else ""
-    if not email and not phone:
-        raise ServiceError(_("Enter an e-mail or a phone number."), field="email")
+    email, phone = contacts_clean(email=email, phone=phone, missing_field="email")
     if temperature not in Temperature.values:
         raise ServiceError(
             _("'%(value)s' is not a valid temperature.") % {"value": temperature},
