@@ -139,6 +139,31 @@ CONVEYOR_FORM_RATE_PER_IP = int(os.environ.get("CONVEYOR_FORM_RATE_PER_IP", "20"
 CONVEYOR_FORM_RATE_PER_FORM = int(os.environ.get("CONVEYOR_FORM_RATE_PER_FORM", "600"))
 CONVEYOR_FORM_RATE_WINDOW = 60
 
+# --- E-mail intake: messages to these addresses become leads (`conveyor intake-smtp` refuses
+# others with 550; `conveyor intake-mail` polls the IMAP mailbox below). Attachments over the
+# per-file or per-message limit are not stored, only listed on the lead.
+CONVEYOR_INTAKE_ADDRESSES = [
+    address.lower() for address in env_list("CONVEYOR_INTAKE_ADDRESSES", ["leads@localhost"])
+]
+CONVEYOR_MAIL_MAX_ATTACHMENT_BYTES = int(
+    os.environ.get("CONVEYOR_MAIL_MAX_ATTACHMENT_BYTES", str(10 * 1024 * 1024))
+)
+CONVEYOR_MAIL_MAX_TOTAL_BYTES = int(
+    os.environ.get("CONVEYOR_MAIL_MAX_TOTAL_BYTES", str(25 * 1024 * 1024))
+)
+# The SMTP listener refuses bigger messages outright (552) before reading them whole.
+CONVEYOR_MAIL_MAX_MESSAGE_BYTES = int(
+    os.environ.get("CONVEYOR_MAIL_MAX_MESSAGE_BYTES", str(40 * 1024 * 1024))
+)
+CONVEYOR_IMAP_SSL = env_bool("CONVEYOR_IMAP_SSL", True)
+CONVEYOR_IMAP_HOST = os.environ.get("CONVEYOR_IMAP_HOST", "")
+CONVEYOR_IMAP_PORT = int(
+    os.environ.get("CONVEYOR_IMAP_PORT", "993" if CONVEYOR_IMAP_SSL else "143")
+)
+CONVEYOR_IMAP_USER = os.environ.get("CONVEYOR_IMAP_USER", "")
+CONVEYOR_IMAP_PASSWORD = os.environ.get("CONVEYOR_IMAP_PASSWORD", "")
+CONVEYOR_IMAP_MAILBOX = os.environ.get("CONVEYOR_IMAP_MAILBOX", "INBOX")
+
 # --- Qualification: a lead scoring at least this many points is warm / hot (else cold).
 CONVEYOR_WARM_SCORE = int(os.environ.get("CONVEYOR_WARM_SCORE", "10"))
 CONVEYOR_HOT_SCORE = int(os.environ.get("CONVEYOR_HOT_SCORE", "20"))
@@ -177,6 +202,8 @@ FORMAT_MODULE_PATH = ["conveyor.formats"]
 
 STATIC_URL = "static/"
 STATIC_ROOT = DATA_DIR / "static"
+# Uploaded and received files (e-mail attachments under media/leads/<lead id>/); not served.
+MEDIA_ROOT = DATA_DIR / "media"
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {
