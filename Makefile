@@ -7,7 +7,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 BENCH_DEALS ?= 100000
 
-.PHONY: install run test lint typecheck pytest pytest-pg bench messages clean
+.PHONY: install run test lint typecheck pytest pytest-pg bench bench-intake messages clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -60,8 +60,16 @@ test: lint typecheck
 	$(MAKE) --no-print-directory pytest
 	$(MAKE) --no-print-directory pytest-pg
 
+BENCH_INTAKE_SECONDS ?= 20
+
 bench: install
 	$(BIN)/python -m bench.run --deals $(BENCH_DEALS)
+	$(MAKE) --no-print-directory bench-intake
+
+# Web-form posts/s under gunicorn, loaded by wrk on loopback (SKIPPED without wrk or PostgreSQL).
+bench-intake: install
+	$(BIN)/python -m bench.intake --db sqlite --seconds $(BENCH_INTAKE_SECONDS)
+	$(BIN)/python -m bench.intake --db pg --seconds $(BENCH_INTAKE_SECONDS)
 
 clean:
 	rm -rf $(VENV) var
