@@ -46,6 +46,11 @@ def get_for_user(queryset: QuerySet[M], user: User, pk: object, *, owner_field: 
     return scope(queryset, user, owner_field=owner_field).get(pk=pk)
 
 
+def can_manage_settings(user: User) -> bool:
+    """Owners and heads configure the sales process (pipelines, forms, rules); managers do not."""
+    return user.is_active and user.role in (Role.OWNER, Role.HEAD)
+
+
 def can_manage_users_of(actor: User, owner: User | None) -> bool:
     """May `actor` act on a record owned by `owner` (or assign a record to `owner`)?"""
     if not actor.is_active:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from django.db.models import Count, Q, QuerySet
 
 from conveyor.accounts.models import Role, User
+from conveyor.accounts.permissions import can_manage_settings
 from conveyor.intake.models import Lead, LeadForm, LeadStatus, RoutingRule
 from conveyor.pipelines.models import DealStatus
 
@@ -39,7 +40,7 @@ def active_form(key: str) -> LeadForm | None:
 
 def lead_forms(user: User) -> QuerySet[LeadForm]:
     """Every web form, for the owners and heads who manage them; nothing for anyone else."""
-    if not user.is_active or user.role not in (Role.OWNER, Role.HEAD):
+    if not can_manage_settings(user):
         return LeadForm.objects.none()
     return LeadForm.objects.select_related("segment", "pipeline").order_by("name", "pk")
 

@@ -26,8 +26,8 @@ from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from conveyor.accounts.models import Role, User
-from conveyor.accounts.permissions import require_owner_access, scope
+from conveyor.accounts.models import User
+from conveyor.accounts.permissions import can_manage_settings, require_owner_access, scope
 from conveyor.core import ratelimit
 from conveyor.core.errors import PermissionDenied, ServiceError
 from conveyor.intake import selectors
@@ -527,7 +527,7 @@ def form_create(
     min_fill_seconds: int = 3,
 ) -> LeadForm:
     """Create a web-to-lead form (owners and heads; `by=None` is the server operator)."""
-    if by is not None and (not by.is_active or by.role not in (Role.OWNER, Role.HEAD)):
+    if by is not None and not can_manage_settings(by):
         raise PermissionDenied(_("Only owners and heads of sales may create web forms."))
     name = name.strip()
     if not name:

@@ -10,7 +10,8 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.translation import gettext as _
 
-from conveyor.accounts.models import Role, User
+from conveyor.accounts.models import User
+from conveyor.accounts.permissions import can_manage_settings
 from conveyor.core.errors import ServiceError
 from conveyor.intake import services
 from conveyor.intake.selectors import lead_forms
@@ -19,7 +20,7 @@ from conveyor.web.forms import WebFormCreateForm, add_service_error
 
 def _manager_of_forms(request: HttpRequest) -> User:
     user: User = request.user  # type: ignore[assignment]
-    if user.role not in (Role.OWNER, Role.HEAD):
+    if not can_manage_settings(user):
         raise HttpForbidden(_("Only owners and heads of sales manage web forms."))
     return user
 
