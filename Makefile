@@ -7,7 +7,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 BENCH_DEALS ?= 100000
 
-.PHONY: install run test lint typecheck pytest pytest-pg bench bench-intake messages clean
+.PHONY: install run test lint typecheck pytest pytest-pg bench bench-intake bench-import-crm messages clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -65,11 +65,19 @@ BENCH_INTAKE_SECONDS ?= 20
 bench: install
 	$(BIN)/python -m bench.run --deals $(BENCH_DEALS)
 	$(MAKE) --no-print-directory bench-intake
+	$(MAKE) --no-print-directory bench-import-crm
 
 # Web-form posts/s under gunicorn, loaded by wrk on loopback (SKIPPED without wrk or PostgreSQL).
 bench-intake: install
 	$(BIN)/python -m bench.intake --db sqlite --seconds $(BENCH_INTAKE_SECONDS)
 	$(BIN)/python -m bench.intake --db pg --seconds $(BENCH_INTAKE_SECONDS)
+
+BENCH_IMPORT_ROWS ?= 100000
+
+# `import-crm` rows/s on a generated Pipedrive export (PostgreSQL SKIPPED when unreachable).
+bench-import-crm: install
+	$(BIN)/python -m bench.crm_import --db sqlite --rows $(BENCH_IMPORT_ROWS)
+	$(BIN)/python -m bench.crm_import --db pg --rows $(BENCH_IMPORT_ROWS)
 
 clean:
 	rm -rf $(VENV) var

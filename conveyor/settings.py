@@ -69,6 +69,8 @@ INSTALLED_APPS = [
     "conveyor.analytics",
     "conveyor.dataset",
     "conveyor.web",
+    "conveyor.api",
+    "ninja",
 ]
 
 MIDDLEWARE = [
@@ -80,6 +82,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "conveyor.api.idempotency.IdempotencyMiddleware",
 ]
 
 if PRODUCTION:
@@ -138,6 +141,8 @@ REDIS_URL = os.environ.get("REDIS_URL", "")
 CONVEYOR_FORM_RATE_PER_IP = int(os.environ.get("CONVEYOR_FORM_RATE_PER_IP", "20"))
 CONVEYOR_FORM_RATE_PER_FORM = int(os.environ.get("CONVEYOR_FORM_RATE_PER_FORM", "600"))
 CONVEYOR_FORM_RATE_WINDOW = 60
+# API calls per token per minute.
+CONVEYOR_API_RATE_PER_MINUTE = int(os.environ.get("CONVEYOR_API_RATE_PER_MINUTE", "600"))
 
 # --- E-mail intake: messages to these addresses become leads (`conveyor intake-smtp` refuses
 # others with 550; `conveyor intake-mail` polls the IMAP mailbox below). Attachments over the
@@ -163,6 +168,10 @@ CONVEYOR_IMAP_PORT = int(
 CONVEYOR_IMAP_USER = os.environ.get("CONVEYOR_IMAP_USER", "")
 CONVEYOR_IMAP_PASSWORD = os.environ.get("CONVEYOR_IMAP_PASSWORD", "")
 CONVEYOR_IMAP_MAILBOX = os.environ.get("CONVEYOR_IMAP_MAILBOX", "INBOX")
+
+# --- Imports from other CRMs (`conveyor import-crm`, Settings → Import): bigger files are
+# refused before they are read.
+CONVEYOR_IMPORT_MAX_BYTES = int(os.environ.get("CONVEYOR_IMPORT_MAX_BYTES", str(50 * 1024 * 1024)))
 
 # --- Qualification: a lead scoring at least this many points is warm / hot (else cold).
 CONVEYOR_WARM_SCORE = int(os.environ.get("CONVEYOR_WARM_SCORE", "10"))

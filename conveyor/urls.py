@@ -1,12 +1,15 @@
-"""Root URL map: the web UI, the admin and the language switch."""
+"""Root URL map: the web UI, the API, the admin and the language switch."""
 
 from __future__ import annotations
 
 from django.contrib import admin
 from django.urls import include, path
 
+from conveyor.api.v1 import api
+
 urlpatterns = [
     path("admin/", admin.site.urls),
+    path("api/v1/", api.urls),
     path("i18n/", include("django.conf.urls.i18n")),
     path("", include("conveyor.web.urls")),
 ]

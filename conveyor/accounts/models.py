@@ -151,3 +151,54 @@ class SalesPlan(models.Model):
 
     def __str__(self) -> str:
         return f"{self.user or self.team} {self.month:%Y-%m}"
+
+
+class TokenKind(models.TextChoices):
+    PERSONAL = "personal", _("Personal")
+    INTEGRATION = "integration", _("Integration")
+
+
+class TokenScope(models.TextChoices):
+    READ = "read", _("Read")
+    WRITE = "write", _("Write")
+    INTAKE = "intake", _("Send leads")
+
+
+class ApiToken(models.Model):
+    """A bearer token for the API. Only a SHA-256 of the secret is kept, so a leaked database
+    does not leak working tokens; the token acts with its user's rights, narrowed by its scopes.
+
+    A personal token is someone's own; an integration token is made for another system (a
+    website, a telephony service) and named after it, so it can be revoked on its own.
+    """
+
+    user = models.ForeignKey(
+        User, verbose_name=_("user"), on_delete=models.CASCADE, related_name="api_tokens"
+    )
+    name = models.CharField(_("name"), max_length=120)
+    kind = models.CharField(
+        _("kind"), max_length=16, choices=TokenKind.choices, default=TokenKind.PERSONAL
+    )
+    scopes = models.JSONField(_("scopes"), default=list)
+    # The first characters of the token, shown in lists so a person can tell tokens apart.
+    prefix = models.CharField(_("prefix"), max_length=16)
+    key_hash = models.CharField(_("key hash"), max_length=64, unique=True)
+    created_at = models.DateTimeField(_("created"), default=timezone.now)
+    last_used_at = models.DateTimeField(_("last used"), null=True, blank=True)
+    expires_at = models.DateTimeField(_("expires"), null=True, blank=True)
+    revoked_at = models.DateTimeField(_("revoked"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("API token")
+        verbose_name_plural = _("API tokens")
+        ordering = ["-created_at", "-pk"]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.prefix}…)"
+
+    def is_usable(self, now: Any) -> bool:
+        return (
+            self.revoked_at is None
+            and (self.expires_at is None or self.expires_at > now)
+            and self.user.is_active
+        )

@@ -1,8 +1,11 @@
-"""Writes on accounts: create users, make sure the first owner exists."""
+"""Writes on accounts: users, the first owner, teams, API tokens."""
 
 from __future__ import annotations
 
+import datetime as dt
+import hashlib
 import secrets
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -10,10 +13,12 @@ from django.conf import settings
 from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from conveyor.accounts.models import Role, Team, User
-from conveyor.core.errors import ServiceError
+from conveyor.accounts.models import ApiToken, Role, Team, TokenKind, TokenScope, User
+from conveyor.accounts.permissions import require_owner_access
+from conveyor.core.errors import PermissionDenied, ServiceError
 
 
 @transaction.atomic
@@ -44,6 +49,19 @@ def user_create(
     user.set_password(password)
     user.save()
     return user
+
+
+@transaction.atomic
+def team_ensure(*, name: str, head: User | None = None) -> Team:
+    """The team with this name, made if missing; a head given is set when the team has none."""
+    name = name.strip()
+    if not name:
+        raise ServiceError(_("Give the team a name."), field="team")
+    team, _created = Team.objects.select_for_update().get_or_create(name=name)
+    if head is not None and team.head_id is None:
+        team.head = head
+        team.save(update_fields=["head"])
+    return team
 
 
 @dataclass(frozen=True)
@@ -79,3 +97,79 @@ def owner_ensure(*, email: str) -> OwnerLogin:
         if user.check_password(password):
             return OwnerLogin(user=user, password=password, created=False)
     return OwnerLogin(user=user, password=None, created=False)
+
+
+TOKEN_PREFIX = "cvr_"  # noqa: S105 - a public marker that makes leaked tokens easy to scan for
+
+
+def token_hash(raw: str) -> str:
+    """The stored form of a token. Tokens carry 256 random bits, so a plain SHA-256 is enough:
+    a slow password hash would only slow down every API call."""
+    return hashlib.sha256(raw.encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class NewToken:
+    token: ApiToken
+    raw: str  # shown once; only its hash is stored
+
+
+@transaction.atomic
+def token_create(
+    *,
+    user: User,
+    name: str,
+    by: User | None = None,
+    scopes: Sequence[str] = (TokenScope.READ, TokenScope.WRITE),
+    kind: str = TokenKind.PERSONAL,
+    expires_at: dt.datetime | None = None,
+) -> NewToken:
+    """Make a token acting as `user`. `by` (None for the command line) must manage that user."""
+    if by is not None:
+        require_owner_access(by, user)
+    if not user.is_active:
+        raise ServiceError(_("This user is switched off."), field="user")
+    name = name.strip()
+    if not name:
+        raise ServiceError(_("Give the token a name."), field="name")
+    if kind not in TokenKind.values:
+        raise ServiceError(_("Unknown token kind %(kind)s.") % {"kind": kind}, field="kind")
+    scopes = sorted(set(scopes))
+    unknown = [scope for scope in scopes if scope not in TokenScope.values]
+    if unknown or not scopes:
+        raise ServiceError(
+            _("Scopes must be some of: %(scopes)s.") % {"scopes": ", ".join(TokenScope.values)},
+            field="scopes",
+        )
+    if expires_at is not None and (timezone.is_naive(expires_at) or expires_at <= timezone.now()):
+        raise ServiceError(
+            _("The expiry must be a future time with a time zone."), field="expires_at"
+        )
+    raw = TOKEN_PREFIX + secrets.token_urlsafe(32)
+    token = ApiToken.objects.create(
+        user=user,
+        name=name,
+        kind=kind,
+        scopes=scopes,
+        prefix=raw[:12],
+        key_hash=token_hash(raw),
+        expires_at=expires_at,
+    )
+    return NewToken(token=token, raw=raw)
+
+
+@transaction.atomic
+def token_revoke(*, token_id: int, by: User | None = None) -> ApiToken:
+    """Revoke a token for good; revoking twice keeps the first time."""
+    token = ApiToken.objects.select_for_update().filter(pk=token_id).first()
+    if token is None:
+        raise ServiceError(_("No such token."), field="token")
+    if by is not None and token.user_id != by.pk:
+        try:
+            require_owner_access(by, token.user)
+        except PermissionDenied:
+            raise ServiceError(_("No such token."), field="token") from None
+    if token.revoked_at is None:
+        token.revoked_at = timezone.now()
+        token.save(update_fields=["revoked_at"])
+    return token

@@ -254,6 +254,14 @@ class QualificationQuestion(models.Model):
     def __str__(self) -> str:
         return self.text
 
+    def shown_options(self) -> list[str]:
+        """A choice question's options as a form offers them: `options` in order, then any
+        option only its `scoring` names (both count as valid answers when scoring)."""
+        shown = [str(option) for option in self.options or []]
+        scoring = self.scoring if isinstance(self.scoring, dict) else {}
+        shown += [str(key) for key in scoring if str(key) not in shown]
+        return shown
+
 
 class OwnerStrategy(models.TextChoices):
     ROUND_ROBIN = "round_robin", _("Round robin in a team")

@@ -5,8 +5,14 @@ from __future__ import annotations
 from django.db.models import Count, Q, QuerySet
 
 from conveyor.accounts.models import Role, User
-from conveyor.accounts.permissions import can_manage_settings
-from conveyor.intake.models import Lead, LeadForm, LeadStatus, RoutingRule
+from conveyor.accounts.permissions import can_manage_settings, visible_q
+from conveyor.intake.models import (
+    Lead,
+    LeadForm,
+    LeadStatus,
+    QualificationQuestion,
+    RoutingRule,
+)
 from conveyor.pipelines.models import DealStatus
 
 
@@ -33,16 +39,44 @@ def leads(*, status: str | None = None) -> QuerySet[Lead]:
     return queryset.order_by("received_at", "pk")
 
 
+def leads_for(user: User) -> QuerySet[Lead]:
+    """The intake records `user` may see: the shared inbox, plus handled leads whose deal is
+    theirs to see (heads and owners also see handled leads without a deal, such as spam)."""
+    if not user.is_active:
+        return Lead.objects.none()
+    visible = visible_q(user, owner_field="deal__owner")
+    if not visible:  # everything (an empty Q would vanish from the OR below)
+        return Lead.objects.all()
+    return Lead.objects.filter(Q(status=LeadStatus.INBOX) | visible)
+
+
 def active_form(key: str) -> LeadForm | None:
-    """The switched-on web form with this public key, if any."""
-    return LeadForm.objects.filter(key=key, is_active=True).first()
+    """The switched-on web form with this public key, if any (with its segment joined)."""
+    return (
+        LeadForm.objects.filter(key=key, is_active=True)
+        .select_related("segment", "pipeline__segment")
+        .first()
+    )
+
+
+def form_questions(form: LeadForm) -> QuerySet[QualificationQuestion]:
+    """The qualifying questions of the segment the form's leads land in, in order."""
+    segment = form.lead_segment
+    if segment is None:
+        return QualificationQuestion.objects.none()
+    return QualificationQuestion.objects.filter(segment_id=segment.pk).order_by("position", "pk")
 
 
 def lead_forms(user: User) -> QuerySet[LeadForm]:
-    """Every web form, for the owners and heads who manage them; nothing for anyone else."""
+    """Every web form with its `lead_count`, for the owners and heads who manage them; nothing
+    for anyone else."""
     if not can_manage_settings(user):
         return LeadForm.objects.none()
-    return LeadForm.objects.select_related("segment", "pipeline").order_by("name", "pk")
+    return (
+        LeadForm.objects.select_related("segment", "pipeline__segment")
+        .annotate(lead_count=Count("leads"))
+        .order_by("name", "pk")
+    )
 
 
 def routing_rules(lead: Lead) -> QuerySet[RoutingRule]:

@@ -514,21 +514,15 @@ def _clean_form_fields(fields: list[Any] | None) -> list[dict[str, Any]]:
     return cleaned
 
 
-@transaction.atomic
-def form_create(
+def _clean_form_settings(
     *,
     name: str,
-    by: User | None,
-    segment: Segment | None = None,
-    pipeline: Pipeline | None = None,
-    fields: list[Any] | None = None,
-    thank_you_text: str = "",
-    redirect_url: str = "",
-    min_fill_seconds: int = 3,
-) -> LeadForm:
-    """Create a web-to-lead form (owners and heads; `by=None` is the server operator)."""
-    if by is not None and not can_manage_settings(by):
-        raise PermissionDenied(_("Only owners and heads of sales may create web forms."))
+    segment: Segment | None,
+    pipeline: Pipeline | None,
+    redirect_url: str,
+    min_fill_seconds: int,
+) -> tuple[str, str]:
+    """The name and redirect address, trimmed; refuse what a form may not have (per field)."""
     name = name.strip()
     if not name:
         raise ServiceError(_("Enter the form's name."), field="name")
@@ -549,6 +543,31 @@ def form_create(
             _("The minimum fill time must be between 0 and 600 seconds."),
             field="min_fill_seconds",
         )
+    return name, redirect_url
+
+
+@transaction.atomic
+def form_create(
+    *,
+    name: str,
+    by: User | None,
+    segment: Segment | None = None,
+    pipeline: Pipeline | None = None,
+    fields: list[Any] | None = None,
+    thank_you_text: str = "",
+    redirect_url: str = "",
+    min_fill_seconds: int = 3,
+) -> LeadForm:
+    """Create a web-to-lead form (owners and heads; `by=None` is the server operator)."""
+    if by is not None and not can_manage_settings(by):
+        raise PermissionDenied(_("Only owners and heads of sales may create web forms."))
+    name, redirect_url = _clean_form_settings(
+        name=name,
+        segment=segment,
+        pipeline=pipeline,
+        redirect_url=redirect_url,
+        min_fill_seconds=min_fill_seconds,
+    )
     return LeadForm.objects.create(
         name=name,
         segment=segment,
@@ -559,6 +578,61 @@ def form_create(
         min_fill_seconds=min_fill_seconds,
         created_by=by,
     )
+
+
+@transaction.atomic
+def form_update(
+    *,
+    form_id: int,
+    by: User | None,
+    name: str,
+    segment: Segment | None,
+    pipeline: Pipeline | None,
+    fields: list[Any],
+    thank_you_text: str,
+    redirect_url: str,
+    min_fill_seconds: int,
+    is_active: bool,
+) -> LeadForm:
+    """Change a web form's settings, by the rules of form_create (owners and heads; `by=None`
+    is the server operator).
+
+    The key stays, so snippets already pasted into sites keep working; a form switched off
+    answers 404 and records nothing until it is switched on again. Leads it already brought in
+    keep their segment.
+    """
+    if by is not None and not can_manage_settings(by):
+        raise PermissionDenied(_("Only owners and heads of sales may change web forms."))
+    try:
+        form = LeadForm.objects.select_for_update().get(pk=form_id)
+    except LeadForm.DoesNotExist as exc:
+        raise ServiceError(_("This web form does not exist."), field="form") from exc
+    form.name, form.redirect_url = _clean_form_settings(
+        name=name,
+        segment=segment,
+        pipeline=pipeline,
+        redirect_url=redirect_url,
+        min_fill_seconds=min_fill_seconds,
+    )
+    form.fields = _clean_form_fields(fields)
+    form.segment = segment
+    form.pipeline = pipeline
+    form.thank_you_text = thank_you_text.strip()
+    form.min_fill_seconds = min_fill_seconds
+    form.is_active = is_active
+    form.save(
+        update_fields=[
+            "name",
+            "redirect_url",
+            "fields",
+            "segment",
+            "pipeline",
+            "thank_you_text",
+            "min_fill_seconds",
+            "is_active",
+        ]
+    )
+    return form
 
 
 def form_token(form: LeadForm, *, now: dt.datetime | None = None) -> str:
@@ -644,6 +718,15 @@ def _form_answers(data: Mapping[str, str]) -> dict[str, str]:
     }
 
 
+def _answer_errors(form: LeadForm, answers: Mapping[str, str]) -> dict[str, list[str]]:
+    """Invalid answers, keyed `q_<question id>`. Checked with the other fields so the visitor
+    hears of every mistake at once; lead_qualify checks them again when it stores them."""
+    if not answers or form.lead_segment is None:
+        return {}
+    score = score_answers(selectors.form_questions(form), answers)
+    return {f"q_{key}": [message] for key, message in score.errors.items()}
+
+
 def form_submit(
     *,
     key: str,
@@ -674,7 +757,8 @@ def form_submit(
         raise FormNotFound(_("This form does not exist or is switched off."), field="key")
     values = {name: str(data.get(name, "") or "").strip() for name in FORM_FIELDS}
     idempotency_key = idempotency_key.strip()
-    errors = _form_errors(form, values, idempotency_key)
+    answers = _form_answers(data)
+    errors = {**_form_errors(form, values, idempotency_key), **_answer_errors(form, answers)}
     if errors:
         return FormResult(form=form, errors=errors)
 
@@ -733,7 +817,7 @@ def form_submit(
             note=values["message"],
             form=form,
             is_suspected_spam=bool(reasons),
-            answers=_form_answers(data),
+            answers=answers,
         )
     except QualificationError as error:
         return FormResult(

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from django.db import transaction
 from django.utils.translation import gettext as _
 
@@ -17,6 +19,9 @@ def normalize_email(raw: str) -> str:
     return raw.strip().lower()
 
 
+_PHONE = re.compile(r"\+?[0-9]{3,20}")
+
+
 def contacts_clean(*, email: str, phone: str, missing_field: str) -> tuple[str, str]:
     """E-mail lower-cased and phone in E.164, so duplicates match; at least one is required.
 
@@ -26,6 +31,11 @@ def contacts_clean(*, email: str, phone: str, missing_field: str) -> tuple[str, 
     if email and "@" not in email:
         raise ServiceError(_("This does not look like an e-mail address."), field="email")
     phone = normalize_phone(phone) if phone.strip() else ""
+    # Unparseable numbers are kept (a short or local number is still worth a call), but only
+    # digits with an optional leading + are a number at all; E.164 has at most 15 digits and
+    # an extension or trunk code a few more.
+    if phone and not _PHONE.fullmatch(phone):
+        raise ServiceError(_("This does not look like a phone number."), field="phone")
     if not email and not phone:
         raise ServiceError(_("Enter a phone number or an e-mail."), field=missing_field)
     return email, phone

@@ -14,7 +14,9 @@ from django.utils.translation import pgettext_lazy
 
 from conveyor.accounts.models import User
 from conveyor.core.errors import ServiceError
+from conveyor.intake.crm_import.profiles import FIELDS, PROFILES
 from conveyor.intake.models import Lead, LeadChannel
+from conveyor.intake.models import LeadForm as WebForm
 from conveyor.pipelines.models import Deal, LossReason, Pipeline, Segment, Stage
 from conveyor.touches.models import Channel, ClosingStep, Outcome, TouchKind
 
@@ -224,3 +226,110 @@ class WebFormCreateForm(forms.Form):
         """The `fields` list the service takes, from the two checkbox groups."""
         data = self.cleaned_data
         return [{"name": name, "required": name in data["required"]} for name in data["shown"]]
+
+
+class WebFormEditForm(WebFormCreateForm):
+    """A web form's settings, changed: everything it was created with, plus the minimum fill
+    time and whether it takes submissions at all."""
+
+    min_fill_seconds = forms.IntegerField(
+        label=_("Minimum fill time, seconds"),
+        help_text=_("A form sent faster than this is recorded but marked as suspected spam."),
+    )
+    is_active = forms.BooleanField(
+        label=_("Active"),
+        required=False,
+        help_text=_("A switched-off form answers “not found” and records nothing."),
+    )
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # Keep offering the form's own pipeline even if it was switched off since, or saving
+        # any other change would quietly drop it.
+        current = (kwargs.get("initial") or {}).get("pipeline")
+        self.fields["pipeline"].queryset = Pipeline.objects.filter(  # type: ignore[attr-defined]
+            Q(is_active=True) | Q(pk=current)
+        ).order_by("name")
+
+    @staticmethod
+    def initial_for(form: WebForm) -> dict[str, Any]:
+        """The form's current settings as this form's initial values."""
+        shown = form.shown_fields()
+        return {
+            "name": form.name,
+            "segment": form.segment_id,
+            "pipeline": form.pipeline_id,
+            "shown": [spec["name"] for spec in shown],
+            "required": [spec["name"] for spec in shown if spec["required"]],
+            "thank_you_text": form.thank_you_text,
+            "redirect_url": form.redirect_url,
+            "min_fill_seconds": form.min_fill_seconds,
+            "is_active": form.is_active,
+        }
+
+
+class PersonMergeForm(forms.Form):
+    """Who to find, who to keep and which duplicate to join into them (by id)."""
+
+    q = forms.CharField(label=_("Find by name, phone or e-mail"), required=False, max_length=200)
+    keep = forms.IntegerField(label=_("Person to keep"), required=False, min_value=1)
+    drop = forms.IntegerField(label=_("Duplicate"), required=False, min_value=1)
+    next = forms.CharField(required=False, widget=forms.HiddenInput)
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        if data.get("keep") and data.get("keep") == data.get("drop"):
+            self.add_error("drop", _("Pick two different people."))
+        return data
+
+
+class CrmUploadForm(forms.Form):
+    """Step 1 of an import from another CRM: the export file and where it comes from."""
+
+    file = forms.FileField(label=_("Export file (CSV)"))
+    source = forms.ChoiceField(label=_("It comes from"))
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["source"].choices = [  # type: ignore[attr-defined]
+            (key, profile.label if key != "csv" else _("Another CRM or a spreadsheet (CSV)"))
+            for key, profile in PROFILES.items()
+        ]
+
+
+class CrmImportOptionsForm(forms.Form):
+    """Step 2: which column holds each field, and what to do with what is missing or wrong.
+
+    One select per importable field (`map_<field>`), offering the file's columns.
+    """
+
+    pipeline = forms.ChoiceField(label=_("Pipeline for rows that name none"), required=False)
+    default_loss_reason = forms.CharField(
+        label=_("Loss reason for lost deals that give none"), required=False, max_length=160
+    )
+    create_missing = forms.BooleanField(
+        label=_("Create the missing pipelines, stages and loss reasons"), required=False
+    )
+    skip_bad_rows = forms.BooleanField(
+        label=_("Import the good rows and give me a report of the refused ones"), required=False
+    )
+
+    def __init__(self, *args: Any, header: list[str], **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        pipelines = Pipeline.objects.filter(is_active=True).order_by("name")
+        self.fields["pipeline"].choices = [  # type: ignore[attr-defined]
+            ("", "—"),
+            *((p.name, p.name) for p in pipelines),
+        ]
+        columns = [("", "—"), *((column, column) for column in dict.fromkeys(header))]
+        self.map_fields = []
+        for field in FIELDS:
+            name = f"map_{field.key}"
+            self.fields[name] = forms.ChoiceField(
+                label=field.label, choices=columns, required=False
+            )
+            self.map_fields.append(self[name])
+
+    def mapping(self) -> dict[str, str]:
+        """Every field -> its column ("" = not imported), from the cleaned data."""
+        return {field.key: self.cleaned_data.get(f"map_{field.key}") or "" for field in FIELDS}

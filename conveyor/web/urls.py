@@ -5,7 +5,17 @@ from __future__ import annotations
 from django.contrib.auth import views as auth_views
 from django.urls import path
 
-from conveyor.web.views import board, deals, intake, lead_forms, public_forms, reports
+from conveyor.web.views import (
+    board,
+    crm_import,
+    deals,
+    intake,
+    lead_forms,
+    people,
+    public_forms,
+    reports,
+    tokens,
+)
 
 app_name = "web"
 urlpatterns = [
@@ -18,6 +28,8 @@ urlpatterns = [
         name="login",
     ),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("account/tokens/", tokens.token_list, name="tokens"),
+    path("account/tokens/<int:pk>/revoke/", tokens.token_revoke_view, name="token-revoke"),
     path("board/", board.board_view, name="board"),
     path("board/<int:pipeline_id>/", board.board_view, name="board-pipeline"),
     path("deals/<int:pk>/", deals.deal_detail, name="deal"),
@@ -29,6 +41,12 @@ urlpatterns = [
     path("reports/funnel/", reports.funnel_view, name="funnel"),
     path("settings/forms/", lead_forms.form_list, name="lead-forms"),
     path("settings/forms/<int:pk>/", lead_forms.form_detail, name="lead-form"),
+    path("settings/forms/<int:pk>/edit/", lead_forms.form_edit, name="lead-form-edit"),
+    path("people/merge/", people.person_merge_view, name="person-merge"),
+    path("settings/import/", crm_import.upload, name="crm-import"),
+    path("settings/import/<slug:token>/", crm_import.preview, name="crm-import-preview"),
+    path("settings/import/<slug:token>/done/", crm_import.done, name="crm-import-done"),
+    path("settings/import/<slug:token>/report/", crm_import.report, name="crm-import-report"),
     # Public, no login: the address web forms on other sites post to (no trailing slash, so a
     # POST is never redirected).
     path("f/<str:key>", public_forms.public_form, name="public-form"),

@@ -8,7 +8,7 @@ from pytest_django import Settings
 
 from conftest import Cast
 from conveyor.core.errors import ServiceError
-from conveyor.intake.models import Lead, LeadChannel, LeadForm
+from conveyor.intake.models import Lead, LeadChannel, LeadForm, QualificationQuestion, QuestionKind
 from conveyor.intake.services import (
     FormNotFound,
     FormResult,
@@ -171,3 +171,27 @@ def test_required_fields_follow_the_form(cast: Cast) -> None:
     )
     result = _submit(form, {"name": "Ivan", "phone": "+359888123456"}, now=timezone.now())
     assert result.errors == {"email": ["This field is required."]}
+
+
+def test_bad_answers_are_reported_with_the_missing_fields_at_once(
+    form: LeadForm, pipeline: Pipeline
+) -> None:
+    budget = QualificationQuestion.objects.create(
+        segment=pipeline.segment, position=1, text="Budget?", kind=QuestionKind.NUMBER
+    )
+    start = QualificationQuestion.objects.create(
+        segment=pipeline.segment,
+        position=2,
+        text="When?",
+        kind=QuestionKind.CHOICE,
+        options=["Now", "Later"],
+        is_required=True,
+    )
+    result = _submit(form, {"phone": "+359888123456", f"q_{budget.pk}": "lots"})
+    assert not result.ok
+    assert result.errors == {
+        "name": ["This field is required."],
+        f"q_{budget.pk}": ["Enter a number."],
+        f"q_{start.pk}": ["This question is required."],
+    }
+    assert not Lead.objects.exists()

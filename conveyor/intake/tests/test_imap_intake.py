@@ -140,7 +140,7 @@ def imap_server(tmp_path: Path) -> Iterator[Imap]:
     port = _free_port()
     (root / "passwd").write_text(f"{USER}:{{PLAIN}}{PASSWORD}\n")
     (root / "dovecot.conf").write_text(_config(root, port, uid, gid))
-    process = subprocess.Popen(  # noqa: S603 - fixed argv, our own config
+    process = subprocess.Popen(
         [str(DOVECOT), "-F", "-c", str(root / "dovecot.conf")],
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,

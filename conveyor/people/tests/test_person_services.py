@@ -10,7 +10,7 @@ from pytest_django import Settings
 
 from conveyor.core.errors import PermissionDenied, ServiceError
 from conveyor.people.models import Company, Person, Temperature
-from conveyor.people.services import person_create, person_link_referral
+from conveyor.people.services import contacts_clean, person_create, person_link_referral
 from conveyor.testing.factories import PersonFactory
 
 if TYPE_CHECKING:
@@ -218,3 +218,16 @@ def test_linking_a_referral_works_on_postgresql(cast: Cast) -> None:
     person_link_referral(person_id=boris.pk, referred_by_id=anna.pk, by=cast.manager)
 
     assert Person.objects.get(pk=boris.pk).referred_by == anna
+
+
+@pytest.mark.parametrize("phone", ["not a phone", "0" * 40, "12"])
+def test_a_phone_that_is_no_number_is_refused(phone: str) -> None:
+    with pytest.raises(ServiceError) as error:
+        contacts_clean(email="", phone=phone, missing_field="phone")
+    assert error.value.field == "phone"
+
+
+@pytest.mark.parametrize(("raw", "kept"), [("0888 123 456", "+359888123456"), ("112", "112")])
+def test_short_and_local_numbers_are_kept(raw: str, kept: str, settings: Settings) -> None:
+    settings.CONVEYOR_PHONE_REGION = "BG"
+    assert contacts_clean(email="", phone=raw, missing_field="phone") == ("", kept)

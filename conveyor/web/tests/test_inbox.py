@@ -143,3 +143,14 @@ def test_inbox_query_count_does_not_grow_with_leads(cast: Cast, pipeline: Pipeli
         assert client.get(reverse("web:inbox")).status_code == 200
     assert len(many) == len(few)
     assert len(many) <= 10
+
+
+def test_a_lead_linked_to_a_person_links_to_the_merge_page(cast: Cast, pipeline: Pipeline) -> None:
+    known = PersonFactory(name="Known Ivan", phone="+359888123456")
+    _lead(pipeline, name="Ivan again")
+    _lead(pipeline, name="Stranger", phone="+359888999999")
+    html = _client_for(cast.head).get(reverse("web:inbox")).content.decode()
+    link = f'href="/people/merge/?keep={known.pk}&amp;q=Known%20Ivan&amp;next=/inbox/"'
+    assert html.count('href="/people/merge/?keep=') == 1
+    assert link in html
+    assert 'href="/people/merge/">Merge people</a>' in html

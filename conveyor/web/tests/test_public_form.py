@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import json
 import re
+from html import unescape
 
 import pytest
 from django.test import Client
@@ -9,7 +10,7 @@ from django.urls import reverse
 from pytest_django import Settings
 
 from conftest import Cast
-from conveyor.intake.models import Lead, LeadForm
+from conveyor.intake.models import Lead, LeadForm, QualificationQuestion, QuestionKind
 from conveyor.intake.services import form_create
 from conveyor.pipelines.models import Pipeline
 
@@ -185,6 +186,12 @@ def test_post_needs_no_csrf_token(form: LeadForm) -> None:
     assert Lead.objects.count() == 1
 
 
+def _snippets(page: str) -> list[str]:
+    """The HTML source the form's page shows for copying (unescaped once, as copied)."""
+    found = re.findall(r'<pre class="card snippet"><code>(.*?)</code></pre>', page, re.S)
+    return [unescape(snippet) for snippet in found]
+
+
 def _logged_in(user: object) -> Client:
     client = Client()
     client.force_login(user)  # type: ignore[arg-type]
@@ -211,10 +218,10 @@ def test_head_creates_a_form_and_sees_the_snippets(cast: Cast, pipeline: Pipelin
         {"name": "email", "required": True},
         {"name": "company", "required": False},
     ]
-    html = client.get(response.headers["Location"]).content.decode()
+    snippets = _snippets(client.get(response.headers["Location"]).content.decode())
     url = f"http://testserver/f/{form.key}"
-    assert f'&lt;iframe src="{url}"' in html
-    assert f'&lt;form action="{url}" method="post"&gt;' in html
+    assert snippets[0].startswith(f'<iframe src="{url}"')
+    assert snippets[1].startswith(f'<form action="{url}" method="post">')
 
 
 def test_a_bad_redirect_is_shown_on_its_field(cast: Cast) -> None:
@@ -232,3 +239,141 @@ def test_a_manager_cannot_manage_forms(cast: Cast, form: LeadForm) -> None:
     assert client.get(reverse("web:lead-forms")).status_code == 403
     assert client.post(reverse("web:lead-forms"), {"name": "X"}).status_code == 403
     assert client.get(reverse("web:lead-form", kwargs={"pk": form.pk})).status_code == 403
+
+
+@pytest.fixture
+def questions(pipeline: Pipeline) -> dict[str, QualificationQuestion]:
+    """One question of each kind in the form's segment."""
+    segment = pipeline.segment
+
+    def ask(position: int, text: str, kind: str, **kwargs: object) -> QualificationQuestion:
+        return QualificationQuestion.objects.create(
+            segment=segment, position=position, text=text, kind=kind, **kwargs
+        )
+
+    return {
+        "choice": ask(
+            1,
+            "When do you start?",
+            QuestionKind.CHOICE,
+            options=["This week", "Later"],
+            scoring={"This week": 10, "Later": 0, "Never <ever>": 0},
+            is_required=True,
+        ),
+        "number": ask(2, "How many seats?", QuestionKind.NUMBER, scoring=[[3, 20, 6]]),
+        "yes_no": ask(3, "Do you use a CRM?", QuestionKind.YES_NO, scoring={"no": 5}),
+        "text": ask(4, "Anything else?", QuestionKind.TEXT, scoring={"answered": 1}),
+    }
+
+
+def test_the_served_form_asks_the_segments_questions(
+    client: Client, form: LeadForm, questions: dict[str, QualificationQuestion]
+) -> None:
+    page = client.get(_url(form)).content.decode()
+    choice, number, yes_no, text = (questions[k].pk for k in ("choice", "number", "yes_no", "text"))
+    # Each input is labelled: a <label for> its id, or a fieldset's legend for the radios.
+    assert f'<label for="f-q_{choice}">When do you start? *</label>' in page
+    assert f'<select id="f-q_{choice}" name="q_{choice}" required>' in page
+    assert '<option value="This week">This week</option>' in page
+    assert '<option value="Never &lt;ever&gt;">Never &lt;ever&gt;</option>' in page  # escaped
+    assert f'<label for="f-q_{number}">How many seats?</label>' in page
+    assert f'<input id="f-q_{number}" name="q_{number}" value="" type="number"' in page
+    assert "<legend>Do you use a CRM?</legend>" in page
+    assert f'name="q_{yes_no}" value="yes"' in page and f'name="q_{yes_no}" value="no"' in page
+    assert f'<label for="f-q_{text}">Anything else?</label>' in page
+    assert f'<input id="f-q_{text}" name="q_{text}" value="">' in page
+
+
+def test_posted_answers_give_the_lead_its_score_and_temperature(
+    client: Client, form: LeadForm, questions: dict[str, QualificationQuestion]
+) -> None:
+    hidden = _served_fields(client, form)
+    response = client.post(
+        _url(form),
+        {
+            **hidden,
+            "name": "Ivan",
+            "phone": "+359888123456",
+            f"q_{questions['choice'].pk}": "This week",
+            f"q_{questions['number'].pk}": "12",
+            f"q_{questions['yes_no'].pk}": "no",
+            f"q_{questions['text'].pk}": "",
+        },
+    )
+    assert response.status_code == 200
+    lead = Lead.objects.get()
+    assert (lead.score, lead.temperature) == (10 + 6 + 5, "hot")
+    assert lead.payload["answers"] == {
+        str(questions["choice"].pk): "This week",
+        str(questions["number"].pk): 12,
+        str(questions["yes_no"].pk): "no",
+    }
+
+
+def test_an_invalid_answer_is_shown_next_to_its_question_and_nothing_is_written(
+    client: Client, form: LeadForm, questions: dict[str, QualificationQuestion]
+) -> None:
+    choice, number = questions["choice"].pk, questions["number"].pk
+    response = client.post(
+        _url(form),
+        {"name": "Ivan", "phone": "+359888123456", f"q_{choice}": "", f"q_{number}": "lots"},
+    )
+    assert response.status_code == 400
+    page = response.content.decode()
+    number_input = page.index(f'<input id="f-q_{number}"')
+    number_error = page.index(f'<ul class="errors" id="f-q_{number}-errors"><li>Enter a number.')
+    yes_no_question = page.index("<legend>Do you use a CRM?")
+    assert number_input < number_error < yes_no_question  # right after its own input
+    assert (
+        'value="lots" type="number"' in page and f'aria-describedby="f-q_{number}-errors"' in page
+    )
+    choice_error = page.index(
+        f'<ul class="errors" id="f-q_{choice}-errors"><li>This question is required.'
+    )
+    assert page.index(f'<select id="f-q_{choice}"') < choice_error < number_input
+    assert 'value="Ivan"' in page  # what was typed is kept
+    assert not Lead.objects.exists()
+
+
+def test_json_answers_errors_per_question(
+    client: Client, form: LeadForm, questions: dict[str, QualificationQuestion]
+) -> None:
+    choice, yes_no = questions["choice"].pk, questions["yes_no"].pk
+    body = {"name": "Maria", "email": "m@example.org", f"q_{choice}": "Soon", f"q_{yes_no}": "?"}
+    response = client.post(_url(form), json.dumps(body), content_type="application/json")
+    assert response.status_code == 400
+    assert response.json() == {
+        "ok": False,
+        "errors": {
+            f"q_{choice}": ["'Soon' is not one of the options."],
+            f"q_{yes_no}": ["Answer yes or no."],
+        },
+    }
+    assert not Lead.objects.exists()
+    body.update({f"q_{choice}": "Later", f"q_{yes_no}": "yes"})
+    response = client.post(_url(form), json.dumps(body), content_type="application/json")
+    assert response.status_code == 201
+    assert Lead.objects.get().temperature == "cold"
+
+
+def test_the_html_snippet_carries_the_questions(
+    cast: Cast, form: LeadForm, questions: dict[str, QualificationQuestion]
+) -> None:
+    page = _logged_in(cast.head).get(reverse("web:lead-form", kwargs={"pk": form.pk}))
+    snippet = _snippets(page.content.decode())[1]
+    choice, number, yes_no, text = (questions[k].pk for k in ("choice", "number", "yes_no", "text"))
+    assert f'<label>When do you start? <select name="q_{choice}" required>' in snippet
+    # The site gets valid HTML: user text is escaped once in what is copied.
+    assert '<option value="Never &lt;ever&gt;">Never &lt;ever&gt;</option>' in snippet
+    assert f'<input type="number" step="any" name="q_{number}">' in snippet
+    assert "<legend>Do you use a CRM?</legend>" in snippet
+    assert f'<input type="radio" name="q_{yes_no}" value="yes">' in snippet
+    assert f'<label>Anything else? <input name="q_{text}"></label>' in snippet
+    assert snippet.index(f"q_{choice}") < snippet.index('<input name="website"')
+
+
+def test_the_form_page_has_no_questions_without_a_segment(cast: Cast, client: Client) -> None:
+    form = form_create(name="Plain", by=cast.head, min_fill_seconds=0)
+    assert 'name="q_' not in client.get(_url(form)).content.decode()
+    page = _logged_in(cast.head).get(reverse("web:lead-form", kwargs={"pk": form.pk}))
+    assert "q_" not in _snippets(page.content.decode())[1]

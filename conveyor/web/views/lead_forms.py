@@ -1,4 +1,5 @@
-"""Settings → web forms: the list, a new form, and the snippets that embed one on a site."""
+"""Settings → web forms: the list, a new form, a form's settings changed, and the snippets that
+embed one on a site (with the segment's qualifying questions)."""
 
 from __future__ import annotations
 
@@ -7,15 +8,25 @@ from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied as HttpForbidden
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.template.loader import render_to_string
 from django.urls import reverse
+from django.utils.html import format_html
 from django.utils.translation import gettext as _
 
 from conveyor.accounts.models import User
 from conveyor.accounts.permissions import can_manage_settings
 from conveyor.core.errors import ServiceError
 from conveyor.intake import services
-from conveyor.intake.selectors import lead_forms
-from conveyor.web.forms import WebFormCreateForm, add_service_error
+from conveyor.intake.models import LeadForm
+from conveyor.intake.selectors import form_questions, lead_forms
+from conveyor.web.forms import (
+    FORM_FIELD_CHOICES,
+    WebFormCreateForm,
+    WebFormEditForm,
+    add_service_error,
+)
+
+LABELS = dict(FORM_FIELD_CHOICES)
 
 
 def _manager_of_forms(request: HttpRequest) -> User:
@@ -52,13 +63,70 @@ def form_list(request: HttpRequest) -> HttpResponse:
     return render(request, "web/forms/list.html", context, status=status)
 
 
-@login_required
-def form_detail(request: HttpRequest, pk: int) -> HttpResponse:
-    """One form with its public address and the two embed snippets."""
-    user = _manager_of_forms(request)
+def _form_or_404(user: User, pk: int) -> LeadForm:
     form = lead_forms(user).filter(pk=pk).first()
     if form is None:
         raise Http404
+    return form
+
+
+@login_required
+def form_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    """One form with its public address and the two embed snippets.
+
+    The snippets are HTML source built here (user text escaped once, as the site needs it)
+    and shown escaped again on the page, so what a head copies is exactly what gets pasted.
+    """
+    user = _manager_of_forms(request)
+    form = _form_or_404(user, pk)
     url = request.build_absolute_uri(reverse("web:public-form", kwargs={"key": form.key}))
-    context = {"form": form, "url": url, "fields": form.shown_fields()}
+    questions = list(form_questions(form))
+    fields = [{**spec, "label": LABELS[spec["name"]]} for spec in form.shown_fields()]
+    context = {
+        "form": form,
+        "url": url,
+        "questions": questions,
+        "iframe_snippet": format_html(
+            '<iframe src="{}" title="{}" style="border:0;width:100%;max-width:460px;'
+            'height:{}px"></iframe>',
+            url,
+            form.name,
+            480 + 90 * len(questions),
+        ),
+        "html_snippet": render_to_string(
+            "web/forms/snippet.html",
+            {"url": url, "fields": fields, "questions": questions},
+            request=request,
+        ),
+    }
     return render(request, "web/forms/detail.html", context)
+
+
+@login_required
+def form_edit(request: HttpRequest, pk: int) -> HttpResponse:
+    """Change a form's settings, or switch it off; its key (and every pasted snippet) stays."""
+    user = _manager_of_forms(request)
+    form = _form_or_404(user, pk)
+    edit = WebFormEditForm(request.POST or None, initial=WebFormEditForm.initial_for(form))
+    if request.method == "POST" and edit.is_valid():
+        data = edit.cleaned_data
+        try:
+            services.form_update(
+                form_id=form.pk,
+                by=user,
+                name=data["name"],
+                segment=data["segment"],
+                pipeline=data["pipeline"],
+                fields=edit.form_fields(),
+                thank_you_text=data["thank_you_text"],
+                redirect_url=data["redirect_url"],
+                min_fill_seconds=data["min_fill_seconds"],
+                is_active=data["is_active"],
+            )
+        except ServiceError as error:
+            add_service_error(edit, error)
+        else:
+            messages.success(request, _("Form saved."))
+            return redirect("web:lead-form", pk=form.pk)
+    status = 400 if request.method == "POST" else 200
+    return render(request, "web/forms/edit.html", {"form": form, "edit": edit}, status=status)

@@ -23,7 +23,7 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods
 
 from conveyor.intake.models import LeadForm
-from conveyor.intake.selectors import active_form
+from conveyor.intake.selectors import active_form, form_questions
 from conveyor.intake.services import (
     HONEYPOT_FIELD,
     UTM_FIELDS,
@@ -82,22 +82,38 @@ def _render_form(
         value = values.get(name) or request.GET.get(name, "")
         if value:
             hidden[name] = value
+    questions = [
+        {
+            "name": f"q_{question.pk}",
+            "text": question.text,
+            "kind": question.kind,
+            "required": question.is_required,
+            "options": question.shown_options(),
+            "value": values.get(f"q_{question.pk}", ""),
+            "errors": errors.get(f"q_{question.pk}", []),
+        }
+        for question in form_questions(form)
+    ]
+    fields = [
+        {
+            "name": spec["name"],
+            "label": LABELS[spec["name"]],
+            "required": spec["required"],
+            "value": values.get(spec["name"], ""),
+            "errors": errors.get(spec["name"], []),
+        }
+        for spec in form.shown_fields()
+    ]
+    # Errors on anything not shown as an input (an unknown question, the segment) go on top.
+    shown = {item["name"] for item in [*fields, *questions]}
     context = {
         "form": form,
-        "fields": [
-            {
-                "name": spec["name"],
-                "label": LABELS[spec["name"]],
-                "required": spec["required"],
-                "value": values.get(spec["name"], ""),
-                "errors": errors.get(spec["name"], []),
-            }
-            for spec in form.shown_fields()
-        ],
+        "fields": fields,
+        "questions": questions,
         "other_errors": [
             message
             for name, messages in errors.items()
-            if name not in LABELS
+            if name not in shown
             for message in messages
         ],
         "hidden": hidden,

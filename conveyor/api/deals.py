@@ -1,0 +1,235 @@
+"""`/api/v1/deals`: read deals, open one, and move / win / lose / reopen it.
+
+State changes carry the `version` the caller last read; a stale one answers 409 and changes
+nothing, so two people (or a person and an integration) never overwrite each other silently.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+from typing import Any, Literal
+
+from django.http import HttpRequest
+from django.utils.translation import gettext as _
+from ninja import Field, Query, Router, Schema, Status
+from pydantic import StrictBool
+
+from conveyor.accounts.models import User
+from conveyor.accounts.permissions import get_for_user, scope
+from conveyor.api.auth import api_user
+from conveyor.api.errors import ApiError
+from conveyor.api.pagination import DEFAULT_LIMIT, MAX_LIMIT, filtered, page
+from conveyor.api.types import BodyIn, Id, IsoDatetime, Version
+from conveyor.people.models import Person
+from conveyor.pipelines import selectors
+from conveyor.pipelines.models import Deal, DealStatus, LossReason, Pipeline, Stage
+from conveyor.pipelines.services import deal_lose, deal_move, deal_open, deal_reopen, deal_win
+
+DealOrdering = Literal[
+    "id",
+    "-id",
+    "opened_at",
+    "-opened_at",
+    "stage_entered_at",
+    "-stage_entered_at",
+    "amount",
+    "-amount",
+]
+
+router = Router()
+
+ORDERINGS = ("id", "opened_at", "stage_entered_at", "amount")
+
+
+class DealOut(Schema):
+    id: int
+    person_id: Id
+    pipeline_id: Id
+    stage_id: Id
+    owner_id: Id | None
+    title: str
+    status: str
+    amount: Decimal
+    currency: str
+    opened_at: IsoDatetime
+    closed_at: dt.datetime | None
+    stage_entered_at: IsoDatetime
+    lost_reason_id: Id | None
+    lost_stage_id: Id | None
+    refused_by_us: bool
+    purchase_number: int | None
+    version: Version
+
+
+class DealPage(Schema):
+    items: list[DealOut]
+    next_cursor: str | None
+
+
+class DealFilters(Schema):
+    status: DealStatus | None = None
+    pipeline_id: Id | None = None
+    stage_id: Id | None = None
+    owner_id: Id | None = None
+    person_id: Id | None = None
+
+
+class DealIn(BodyIn):
+    person_id: Id
+    pipeline_id: Id
+    stage_id: Id | None = Field(None, description="Default: the pipeline's first stage.")
+    owner_id: Id | None = Field(None, description="Default: the caller.")
+    title: str = Field("", max_length=200)
+    amount: Decimal = Field(Decimal(0), ge=0, max_digits=14, decimal_places=2)
+    currency: str = Field("", max_length=3)
+
+
+class MoveIn(BodyIn):
+    stage_id: Id
+    version: Version
+
+
+class WinIn(BodyIn):
+    version: Version
+    amount: Decimal | None = Field(None, ge=0, max_digits=14, decimal_places=2)
+
+
+class LoseIn(BodyIn):
+    version: Version
+    reason_id: Id
+    refused_by_us: StrictBool = False
+    unmet_criteria: str = Field("", max_length=2000)
+
+
+class ReopenIn(BodyIn):
+    version: Version
+    stage_id: Id | None = None
+
+
+class StageChangeOut(Schema):
+    id: int
+    kind: str
+    from_stage_id: Id | None
+    to_stage_id: Id | None
+    at: IsoDatetime
+    left_at: dt.datetime | None
+    user_id: Id | None
+
+
+def _missing(field: str) -> ApiError:
+    return ApiError(404, _("Not found."), fields={field: [_("Not found.")]})
+
+
+def _visible_deal(user: User, deal_id: Id) -> Deal:
+    return get_for_user(selectors.deals_for(user), user, deal_id)
+
+
+def _stage(deal_pipeline_id: Id, stage_id: Id) -> Stage:
+    stage = Stage.objects.filter(pk=stage_id, pipeline_id=deal_pipeline_id).first()
+    if stage is None:
+        raise ApiError(
+            422,
+            _("This stage is not in the deal's pipeline."),
+            fields={"stage_id": [_("Not found.")]},
+        )
+    return stage
+
+
+@router.get("", response=DealPage, summary="List deals")
+def deal_list(
+    request: HttpRequest,
+    filters: Query[DealFilters],
+    cursor: str | None = None,
+    limit: int = Query(DEFAULT_LIMIT, ge=1, le=MAX_LIMIT),
+    ordering: DealOrdering = "-opened_at",
+) -> dict[str, Any]:
+    queryset = filtered(selectors.deals_for(api_user(request)), filters)
+    items, next_cursor = page(
+        queryset, cursor=cursor, limit=limit, ordering=ordering, allowed=ORDERINGS
+    )
+    return {"items": items, "next_cursor": next_cursor}
+
+
+@router.get("/{deal_id}", response=DealOut, summary="One deal")
+def deal_detail(request: HttpRequest, deal_id: Id) -> Deal:
+    return _visible_deal(api_user(request), deal_id)
+
+
+@router.get("/{deal_id}/history", response=list[StageChangeOut], summary="A deal's stage changes")
+def deal_history(request: HttpRequest, deal_id: Id) -> Any:
+    return selectors.deal_history(_visible_deal(api_user(request), deal_id))
+
+
+@router.post("", response={201: DealOut}, summary="Open a deal")
+def deal_create(request: HttpRequest, payload: DealIn) -> Status[Deal]:
+    user = api_user(request)
+    person = scope(Person.objects.all(), user).filter(pk=payload.person_id).first()
+    pipeline = Pipeline.objects.filter(pk=payload.pipeline_id).first()
+    if person is None or pipeline is None:
+        raise ApiError(
+            422,
+            _("The person or the pipeline does not exist."),
+            fields={
+                name: [_("Not found.")]
+                for name, found in (("person_id", person), ("pipeline_id", pipeline))
+                if found is None
+            },
+        )
+    owner = user
+    if payload.owner_id is not None:
+        owner = User.objects.filter(pk=payload.owner_id, is_active=True).first()  # type: ignore[assignment]
+        if owner is None:
+            raise ApiError(422, _("No such user."), fields={"owner_id": [_("Not found.")]})
+    stage = _stage(pipeline.pk, payload.stage_id) if payload.stage_id is not None else None
+    deal = deal_open(
+        person=person,
+        pipeline=pipeline,
+        owner=owner,
+        by=user,
+        stage=stage,
+        title=payload.title,
+        amount=payload.amount,
+        currency=payload.currency,
+    )
+    return Status(201, deal)
+
+
+@router.post("/{deal_id}/move", response=DealOut, summary="Move a deal to another stage")
+def deal_move_action(request: HttpRequest, deal_id: Id, payload: MoveIn) -> Deal:
+    user = api_user(request)
+    deal = _visible_deal(user, deal_id)
+    stage = _stage(deal.pipeline_id, payload.stage_id)
+    return deal_move(deal_id=deal.pk, stage=stage, version=payload.version, by=user)
+
+
+@router.post("/{deal_id}/win", response=DealOut, summary="Close a deal as won")
+def deal_win_action(request: HttpRequest, deal_id: Id, payload: WinIn) -> Deal:
+    user = api_user(request)
+    deal = _visible_deal(user, deal_id)
+    return deal_win(deal_id=deal.pk, version=payload.version, by=user, amount=payload.amount)
+
+
+@router.post("/{deal_id}/lose", response=DealOut, summary="Close a deal as lost, with a reason")
+def deal_lose_action(request: HttpRequest, deal_id: Id, payload: LoseIn) -> Deal:
+    user = api_user(request)
+    deal = _visible_deal(user, deal_id)
+    reason = LossReason.objects.filter(pk=payload.reason_id).first()
+    if reason is None:
+        raise ApiError(422, _("No such loss reason."), fields={"reason_id": [_("Not found.")]})
+    return deal_lose(
+        deal_id=deal.pk,
+        version=payload.version,
+        by=user,
+        reason=reason,
+        refused_by_us=payload.refused_by_us,
+        unmet_criteria=payload.unmet_criteria,
+    )
+
+
+@router.post("/{deal_id}/reopen", response=DealOut, summary="Reopen a won or lost deal")
+def deal_reopen_action(request: HttpRequest, deal_id: Id, payload: ReopenIn) -> Deal:
+    user = api_user(request)
+    deal = _visible_deal(user, deal_id)
+    stage = _stage(deal.pipeline_id, payload.stage_id) if payload.stage_id is not None else None
+    return deal_reopen(deal_id=deal.pk, version=payload.version, by=user, stage=stage)

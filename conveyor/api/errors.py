@@ -1,0 +1,84 @@
+"""Every API error has one JSON shape:
+
+    {"error": {"code": "invalid", "message": "…", "fields": {"phone": ["…"]}}}
+
+`code` is stable and meant for programs; `message` is for people (in the request's language);
+`fields` is present when particular inputs are at fault.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.utils.translation import gettext as _
+
+STATUS_CODES = {
+    400: "bad_request",
+    401: "not_authenticated",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    409: "conflict",
+    413: "too_large",
+    422: "invalid",
+    429: "rate_limited",
+}
+
+
+class ApiError(Exception):
+    """Raised anywhere under the API to answer with `status` and the common error shape."""
+
+    def __init__(
+        self,
+        status: int,
+        message: str,
+        *,
+        code: str | None = None,
+        fields: dict[str, list[str]] | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        self.code = code or STATUS_CODES.get(status, "error")
+        self.fields = fields or {}
+        self.headers = headers or {}
+
+
+def error_body(
+    code: str, message: str, fields: dict[str, list[str]] | None = None
+) -> dict[str, Any]:
+    error: dict[str, Any] = {"code": code, "message": message}
+    if fields:
+        error["fields"] = fields
+    return {"error": error}
+
+
+def error_response(error: ApiError) -> HttpResponse:
+    response = JsonResponse(
+        error_body(error.code, error.message, error.fields), status=error.status
+    )
+    for name, value in error.headers.items():
+        response[name] = value
+    return response
+
+
+def validation_fields(errors: list[dict[str, Any]]) -> dict[str, list[str]]:
+    """Pydantic's error list as {field: [messages]}; the field is the input's dotted path
+    without its location ("body.payload.email" -> "email", "query.limit" -> "limit")."""
+    fields: dict[str, list[str]] = {}
+    for item in errors:
+        loc = [str(part) for part in item.get("loc", ())]
+        if loc and loc[0] in ("body", "query", "path", "header", "form"):
+            loc = loc[1:]
+            # A body schema parameter name ("payload") is the second part; drop it too.
+            if item.get("loc", ("",))[0] == "body" and len(loc) > 1:
+                loc = loc[1:]
+        name = ".".join(loc) or "__all__"
+        fields.setdefault(name, []).append(str(item.get("msg", _("Invalid value."))))
+    return fields
+
+
+def not_found(request: HttpRequest | None = None) -> ApiError:
+    return ApiError(404, _("Not found."))

@@ -1,0 +1,170 @@
+"""`/api/v1/leads`: send a lead in (same validation, idempotency and routing as every channel)
+and read the intake records the caller may see."""
+
+from __future__ import annotations
+
+import hashlib
+import uuid
+from typing import Any, Literal
+
+from django.http import HttpRequest
+from django.shortcuts import get_object_or_404
+from django.utils.translation import gettext as _
+from ninja import Field, Query, Router, Schema, Status
+
+from conveyor.accounts.models import TokenScope
+from conveyor.api.auth import TokenAuth, api_token, api_user
+from conveyor.api.errors import ApiError
+from conveyor.api.pagination import DEFAULT_LIMIT, MAX_LIMIT, page
+from conveyor.api.types import BodyIn, Id, IsoDatetime
+from conveyor.intake.models import Lead, LeadChannel, LeadStatus
+from conveyor.intake.selectors import leads_for
+from conveyor.intake.services import QualificationError, lead_receive
+from conveyor.pipelines.models import Segment
+
+LeadOrdering = Literal["id", "-id", "received_at", "-received_at"]
+
+router = Router()
+
+ORDERINGS = ("id", "received_at")
+
+
+class LeadIn(BodyIn):
+    name: str = Field(..., min_length=1, max_length=200)
+    phone: str = Field("", max_length=64)
+    email: str = Field("", max_length=254)
+    company: str = Field("", max_length=200)
+    note: str = Field("", max_length=5000)
+    source: str = Field("", max_length=64, description="Where the lead came from, e.g. 'site'.")
+    segment_id: Id | None = None
+    utm: dict[str, str] = Field(default_factory=dict, description="utm_source, utm_medium, …")
+    answers: dict[str, str | int | float | bool] = Field(
+        default_factory=dict,
+        description="Answers to the segment's qualifying questions, keyed by question id.",
+    )
+    received_at: IsoDatetime | None = Field(
+        None, description="When the lead arrived elsewhere (with a time zone); default now."
+    )
+
+
+class LeadOut(Schema):
+    id: int
+    status: str
+    channel: str
+    received_at: IsoDatetime
+    name: str
+    phone: str
+    email: str
+    source: str
+    utm: dict[str, Any]
+    segment_id: Id | None
+    person_id: Id | None
+    deal_id: Id | None
+    score: int
+    temperature: str
+    is_suspected_spam: bool
+    routed_pipeline_id: Id | None
+    routed_owner_id: Id | None
+    routing_note: str
+
+
+class LeadPage(Schema):
+    items: list[LeadOut]
+    next_cursor: str | None
+
+
+class LeadFilters(Schema):
+    status: LeadStatus | None = None
+    channel: LeadChannel | None = None
+    person_id: Id | None = None
+    deal_id: Id | None = None
+    received_after: IsoDatetime | None = None
+    received_before: IsoDatetime | None = None
+
+
+UTM_MAX = 200
+
+
+@router.post(
+    "",
+    response={201: LeadOut, 200: LeadOut},
+    auth=TokenAuth(accept=(TokenScope.WRITE, TokenScope.INTAKE)),
+    summary="Send a lead in",
+)
+def lead_create(request: HttpRequest, payload: LeadIn) -> Status[Lead]:
+    """Records the lead in the inbox (or routes it straight to a funnel by the routing rules).
+    A person with the same phone or e-mail is linked, not duplicated. Answers 200 instead of
+    201 when this `Idempotency-Key` already made a lead more than 24 h ago."""
+    token = api_token(request)
+    segment = None
+    if payload.segment_id is not None:
+        segment = Segment.objects.filter(pk=payload.segment_id).first()
+        if segment is None:
+            raise ApiError(
+                422, _("No such segment."), fields={"segment_id": [_("No such segment.")]}
+            )
+    if payload.received_at is not None and payload.received_at.tzinfo is None:
+        raise ApiError(
+            422,
+            _("Times must carry a time zone."),
+            fields={"received_at": [_("Times must carry a time zone.")]},
+        )
+    key = request.headers.get("Idempotency-Key", "").strip()
+    # Scoped to the token and hashed to fit the column: the HTTP layer replays within
+    # 24 h; this keeps the lead itself from being recorded twice even after that.
+    scoped_key = f"api:{token.pk}:{hashlib.sha256(key.encode()).hexdigest()[:40]}" if key else None
+    submission = uuid.uuid4().hex
+    payload_extra: dict[str, Any] = {"api_token": token.prefix, "submission": submission}
+    if payload.company.strip():
+        payload_extra["company"] = payload.company.strip()
+    try:
+        lead = lead_receive(
+            channel=LeadChannel.API,
+            name=payload.name,
+            phone=payload.phone,
+            email=payload.email,
+            source=payload.source or "api",
+            segment=segment,
+            payload=payload_extra,
+            utm={name[:50]: value[:UTM_MAX] for name, value in payload.utm.items()},
+            idempotency_key=scoped_key,
+            received_at=payload.received_at,
+            note=payload.note,
+            answers={str(k): v for k, v in payload.answers.items()},
+        )
+    except QualificationError as error:
+        raise ApiError(
+            422,
+            _("Some answers are not valid."),
+            fields={f"answers.{qid}": [message] for qid, message in error.errors.items()},
+        ) from error
+    created = lead.payload.get("submission") == submission
+    return Status(201 if created else 200, lead)
+
+
+@router.get("", response=LeadPage, summary="List leads")
+def lead_list(
+    request: HttpRequest,
+    filters: Query[LeadFilters],
+    cursor: str | None = None,
+    limit: int = Query(DEFAULT_LIMIT, ge=1, le=MAX_LIMIT),
+    ordering: LeadOrdering = "-received_at",
+) -> dict[str, Any]:
+    queryset = leads_for(api_user(request))
+    for name in ("status", "channel", "person_id", "deal_id"):
+        value = getattr(filters, name)
+        if value is not None:
+            queryset = queryset.filter(**{name: value})
+    if filters.received_after is not None:
+        queryset = queryset.filter(received_at__gte=filters.received_after)
+    if filters.received_before is not None:
+        queryset = queryset.filter(received_at__lt=filters.received_before)
+    items, next_cursor = page(
+        queryset, cursor=cursor, limit=limit, ordering=ordering, allowed=ORDERINGS
+    )
+    return {"items": items, "next_cursor": next_cursor}
+
+
+@router.get("/{lead_id}", response=LeadOut, summary="One lead")
+def lead_detail(request: HttpRequest, lead_id: Id) -> Lead:
+    return get_object_or_404(leads_for(api_user(request)), pk=lead_id)

@@ -1,0 +1,158 @@
+"""`/api/v1/people` and `/api/v1/companies`."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from django.http import HttpRequest
+from django.utils.translation import gettext as _
+from ninja import Field, Query, Router, Schema, Status
+
+from conveyor.accounts.models import User
+from conveyor.accounts.permissions import get_for_user, scope
+from conveyor.api.auth import api_user
+from conveyor.api.errors import ApiError
+from conveyor.api.pagination import DEFAULT_LIMIT, MAX_LIMIT, filtered, page
+from conveyor.api.types import BodyIn, Id, IsoDatetime
+from conveyor.people.models import Company, Person, Temperature
+from conveyor.people.services import person_create
+
+PersonOrdering = Literal["id", "-id", "created_at", "-created_at", "name", "-name"]
+CompanyOrdering = Literal["id", "-id", "created_at", "-created_at", "name", "-name"]
+
+router = Router()
+companies_router = Router()
+
+ORDERINGS = ("id", "created_at", "name")
+
+
+class PersonOut(Schema):
+    id: int
+    name: str
+    email: str
+    phone: str
+    company_id: Id | None
+    source: str
+    owner_id: Id | None
+    temperature: str
+    referred_by_id: Id | None
+    consent_email: bool
+    consent_phone: bool
+    created_at: IsoDatetime
+
+
+class PersonPage(Schema):
+    items: list[PersonOut]
+    next_cursor: str | None
+
+
+class PersonFilters(Schema):
+    owner_id: Id | None = None
+    company_id: Id | None = None
+    temperature: Temperature | None = None
+    source: str | None = None
+    email: str | None = None
+    phone: str | None = None
+
+
+class PersonIn(BodyIn):
+    name: str = Field(..., min_length=1, max_length=200)
+    email: str = Field("", max_length=254)
+    phone: str = Field("", max_length=64)
+    company_name: str = Field("", max_length=200)
+    source: str = Field("", max_length=64)
+    temperature: Temperature = Temperature.COLD
+    owner_id: Id | None = Field(None, description="Default: the caller.")
+    referred_by_id: Id | None = None
+
+
+class CompanyOut(Schema):
+    id: int
+    name: str
+    website: str
+    created_at: IsoDatetime
+
+
+class CompanyPage(Schema):
+    items: list[CompanyOut]
+    next_cursor: str | None
+
+
+def people_for(user: User) -> Any:
+    return scope(Person.objects.all(), user)
+
+
+@router.get("", response=PersonPage, summary="List people")
+def person_list(
+    request: HttpRequest,
+    filters: Query[PersonFilters],
+    cursor: str | None = None,
+    limit: int = Query(DEFAULT_LIMIT, ge=1, le=MAX_LIMIT),
+    ordering: PersonOrdering = "-created_at",
+) -> dict[str, Any]:
+    queryset = filtered(people_for(api_user(request)), filters)
+    items, next_cursor = page(
+        queryset, cursor=cursor, limit=limit, ordering=ordering, allowed=ORDERINGS
+    )
+    return {"items": items, "next_cursor": next_cursor}
+
+
+@router.get("/{person_id}", response=PersonOut, summary="One person")
+def person_detail(request: HttpRequest, person_id: Id) -> Person:
+    user = api_user(request)
+    return get_for_user(Person.objects.all(), user, person_id)
+
+
+@router.post("", response={201: PersonOut}, summary="Record a person")
+def person_add(request: HttpRequest, payload: PersonIn) -> Status[Person]:
+    user = api_user(request)
+    owner: User | None = user
+    if payload.owner_id is not None:
+        owner = User.objects.filter(pk=payload.owner_id, is_active=True).first()
+        if owner is None:
+            raise ApiError(422, _("No such user."), fields={"owner_id": [_("Not found.")]})
+    referred_by = None
+    if payload.referred_by_id is not None:
+        referred_by = people_for(user).filter(pk=payload.referred_by_id).first()
+        if referred_by is None:
+            raise ApiError(422, _("No such person."), fields={"referred_by_id": [_("Not found.")]})
+    person = person_create(
+        name=payload.name,
+        by=user,
+        owner=owner,
+        email=payload.email,
+        phone=payload.phone,
+        company_name=payload.company_name,
+        source=payload.source,
+        temperature=payload.temperature,
+        referred_by=referred_by,
+    )
+    return Status(201, person)
+
+
+def companies_for(user: User) -> Any:
+    """Companies of the people `user` may see (all of them for an owner)."""
+    visible = people_for(user)
+    return Company.objects.filter(pk__in=visible.filter(company__isnull=False).values("company"))
+
+
+@companies_router.get("", response=CompanyPage, summary="List companies")
+def company_list(
+    request: HttpRequest,
+    cursor: str | None = None,
+    limit: int = Query(DEFAULT_LIMIT, ge=1, le=MAX_LIMIT),
+    ordering: CompanyOrdering = "name",
+    name: str | None = None,
+) -> dict[str, Any]:
+    queryset = companies_for(api_user(request))
+    if name:
+        queryset = queryset.filter(name__icontains=name)
+    items, next_cursor = page(
+        queryset, cursor=cursor, limit=limit, ordering=ordering, allowed=ORDERINGS
+    )
+    return {"items": items, "next_cursor": next_cursor}
+
+
+@companies_router.get("/{company_id}", response=CompanyOut, summary="One company")
+def company_detail(request: HttpRequest, company_id: Id) -> Company:
+    return companies_for(api_user(request)).get(pk=company_id)

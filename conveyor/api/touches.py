@@ -1,0 +1,230 @@
+"""`/api/v1/touches` (log one, list) and `/api/v1/tasks` (plan, list, complete)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any, Literal
+
+from django.db.models import Q
+from django.http import HttpRequest
+from django.utils.translation import gettext as _
+from ninja import Field, Query, Router, Schema, Status
+
+from conveyor.accounts.models import User
+from conveyor.accounts.permissions import get_for_user, scope, visible_q
+from conveyor.api.auth import api_user
+from conveyor.api.errors import ApiError
+from conveyor.api.pagination import DEFAULT_LIMIT, MAX_LIMIT, filtered, page
+from conveyor.api.types import BodyIn, Id, IsoDatetime
+from conveyor.people.models import Person
+from conveyor.pipelines.models import Deal
+from conveyor.touches.models import Channel, ClosingStep, Direction, Outcome, Task, Touch, TouchKind
+from conveyor.touches.services import task_complete, task_schedule, touch_log
+
+TouchOrdering = Literal["id", "-id", "at", "-at"]
+TaskOrdering = Literal["id", "-id", "due_at", "-due_at"]
+
+router = Router()
+tasks_router = Router()
+
+
+class TouchOut(Schema):
+    id: int
+    deal_id: Id | None
+    person_id: Id
+    user_id: Id | None
+    at: IsoDatetime
+    kind: str
+    channel: str
+    direction: str
+    step: str
+    step_note: str
+    outcome: str
+    note: str
+
+
+class TouchPage(Schema):
+    items: list[TouchOut]
+    next_cursor: str | None
+
+
+class TouchFilters(Schema):
+    deal_id: Id | None = None
+    person_id: Id | None = None
+    user_id: Id | None = None
+    kind: TouchKind | None = None
+
+
+class TouchIn(BodyIn):
+    deal_id: Id | None = Field(None, description="The deal, or…")
+    person_id: Id | None = Field(None, description="…a person without a deal.")
+    kind: TouchKind
+    channel: Channel = Channel.CALL
+    direction: Direction = Direction.OUTGOING
+    step: ClosingStep | None = Field(None, description="Closing touches: the step asked for.")
+    step_note: str = Field("", max_length=120)
+    outcome: Outcome | None = Field(None, description="Closing touches: what came of it.")
+    note: str = Field("", max_length=5000)
+    at: IsoDatetime | None = None
+
+
+class TaskOut(Schema):
+    id: int
+    deal_id: Id | None
+    person_id: Id | None
+    assignee_id: Id
+    title: str
+    due_at: IsoDatetime
+    kind: str
+    channel: str
+    created_at: IsoDatetime
+    done_at: dt.datetime | None
+    cancelled_at: dt.datetime | None
+
+
+class TaskPage(Schema):
+    items: list[TaskOut]
+    next_cursor: str | None
+
+
+class TaskFilters(Schema):
+    deal_id: Id | None = None
+    person_id: Id | None = None
+    assignee_id: Id | None = None
+
+
+class TaskIn(BodyIn):
+    deal_id: Id | None = None
+    person_id: Id | None = None
+    assignee_id: Id | None = Field(None, description="Default: the caller.")
+    title: str = Field(..., min_length=1, max_length=200)
+    due_at: IsoDatetime
+    kind: TouchKind = TouchKind.WARMING
+    channel: Channel = Channel.CALL
+
+
+class TaskDoneIn(BodyIn):
+    note: str = Field("", max_length=5000)
+    step: ClosingStep | None = None
+    step_note: str = Field("", max_length=120)
+    outcome: Outcome | None = None
+
+
+def touches_for(user: User) -> Any:
+    """Touches on deals the user may see, and on people without a deal the user may see."""
+    on_deals = visible_q(user, owner_field="deal__owner")
+    on_people = visible_q(user, owner_field="person__owner")
+    if not on_deals:  # everything
+        return Touch.objects.all()
+    return Touch.objects.filter(
+        (Q(deal__isnull=False) & on_deals) | (Q(deal__isnull=True) & on_people)
+    )
+
+
+def tasks_for(user: User) -> Any:
+    return scope(Task.objects.all(), user, owner_field="assignee")
+
+
+def _subject(
+    user: User, deal_id: Id | None, person_id: Id | None
+) -> tuple[Deal | None, Person | None]:
+    if (deal_id is None) == (person_id is None):
+        raise ApiError(
+            422,
+            _("Give either deal_id or person_id."),
+            fields={"deal_id": [_("Give either deal_id or person_id.")]},
+        )
+    if deal_id is not None:
+        return get_for_user(Deal.objects.select_related("person", "owner"), user, deal_id), None
+    return None, get_for_user(Person.objects.select_related("owner"), user, person_id)
+
+
+@router.get("", response=TouchPage, summary="List touches")
+def touch_list(
+    request: HttpRequest,
+    filters: Query[TouchFilters],
+    cursor: str | None = None,
+    limit: int = Query(DEFAULT_LIMIT, ge=1, le=MAX_LIMIT),
+    ordering: TouchOrdering = "-at",
+) -> dict[str, Any]:
+    queryset = filtered(touches_for(api_user(request)), filters)
+    items, next_cursor = page(
+        queryset, cursor=cursor, limit=limit, ordering=ordering, allowed=("id", "at")
+    )
+    return {"items": items, "next_cursor": next_cursor}
+
+
+@router.post("", response={201: TouchOut}, summary="Log a touch")
+def touch_add(request: HttpRequest, payload: TouchIn) -> Status[Touch]:
+    user = api_user(request)
+    deal, person = _subject(user, payload.deal_id, payload.person_id)
+    touch = touch_log(
+        by=user,
+        kind=payload.kind,
+        deal=deal,
+        person=person,
+        channel=payload.channel,
+        direction=payload.direction,
+        step=payload.step or "",
+        step_note=payload.step_note,
+        outcome=payload.outcome or "",
+        note=payload.note,
+        at=payload.at,
+    )
+    return Status(201, touch)
+
+
+@tasks_router.get("", response=TaskPage, summary="List tasks")
+def task_list(
+    request: HttpRequest,
+    filters: Query[TaskFilters],
+    cursor: str | None = None,
+    limit: int = Query(DEFAULT_LIMIT, ge=1, le=MAX_LIMIT),
+    ordering: TaskOrdering = "due_at",
+    open: bool | None = None,
+) -> dict[str, Any]:
+    queryset = filtered(tasks_for(api_user(request)), filters)
+    if open is not None:
+        is_open = Q(done_at__isnull=True, cancelled_at__isnull=True)
+        queryset = queryset.filter(is_open if open else ~is_open)
+    items, next_cursor = page(
+        queryset, cursor=cursor, limit=limit, ordering=ordering, allowed=("id", "due_at")
+    )
+    return {"items": items, "next_cursor": next_cursor}
+
+
+@tasks_router.post("", response={201: TaskOut}, summary="Plan a task")
+def task_add(request: HttpRequest, payload: TaskIn) -> Status[Task]:
+    user = api_user(request)
+    deal, person = _subject(user, payload.deal_id, payload.person_id)
+    assignee = user
+    if payload.assignee_id is not None:
+        found = User.objects.filter(pk=payload.assignee_id).first()
+        if found is None:
+            raise ApiError(422, _("No such user."), fields={"assignee_id": [_("Not found.")]})
+        assignee = found
+    task = task_schedule(
+        by=user,
+        assignee=assignee,
+        title=payload.title,
+        due_at=payload.due_at,
+        deal=deal,
+        person=person,
+        kind=payload.kind,
+        channel=payload.channel,
+    )
+    return Status(201, task)
+
+
+@tasks_router.post("/{task_id}/complete", response=TaskOut, summary="Complete a task")
+def task_done(request: HttpRequest, task_id: Id, payload: TaskDoneIn) -> Task:
+    user = api_user(request)
+    task = get_for_user(Task.objects.all(), user, task_id, owner_field="assignee")
+    return task_complete(
+        task_id=task.pk,
+        by=user,
+        note=payload.note,
+        step=payload.step or "",
+        step_note=payload.step_note,
+        outcome=payload.outcome or "",
+    )

@@ -1,0 +1,133 @@
+"""The REST API, version 1: `/api/v1/`, schema at `/api/v1/openapi.json`, docs at `/api/v1/docs`.
+
+Routers stay thin: parse, call one service or selector, shape the answer. Errors of every kind
+leave in the one JSON shape of `conveyor.api.errors`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.core.exceptions import ObjectDoesNotExist
+from django.http import Http404, HttpRequest, HttpResponse
+from django.utils.translation import gettext as _
+from ninja import NinjaAPI
+from ninja.errors import AuthenticationError, HttpError, ValidationError
+
+from conveyor.api import catalog, deals, leads, people, reports, touches
+from conveyor.api.auth import TokenAuth
+from conveyor.api.errors import STATUS_CODES, ApiError, error_response, validation_fields
+from conveyor.core.errors import ConflictError, PermissionDenied, ServiceError
+
+ERROR_SCHEMA = {
+    "type": "object",
+    "required": ["error"],
+    "properties": {
+        "error": {
+            "type": "object",
+            "required": ["code", "message"],
+            "properties": {
+                "code": {"type": "string"},
+                "message": {"type": "string"},
+                "fields": {
+                    "type": "object",
+                    "additionalProperties": {"type": "array", "items": {"type": "string"}},
+                },
+            },
+        }
+    },
+}
+# What any operation may answer besides its success (see conveyor.api.errors for when).
+READ_ERRORS = (401, 403, 404, 422, 429)
+WRITE_ERRORS = (400, 401, 403, 404, 409, 422, 429)
+
+
+class ConveyorApi(NinjaAPI):
+    """NinjaAPI whose schema also documents the error answers every operation can give."""
+
+    def get_openapi_schema(self, *args: Any, **kwargs: Any) -> Any:
+        schema = super().get_openapi_schema(*args, **kwargs)
+        schema.setdefault("components", {}).setdefault("schemas", {})["Error"] = ERROR_SCHEMA
+        error = {
+            "description": "An error, in the one shape of every error.",
+            "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
+        }
+        for operations in schema["paths"].values():
+            for verb, operation in operations.items():
+                codes = READ_ERRORS if verb == "get" else WRITE_ERRORS
+                for code in codes:
+                    operation["responses"].setdefault(code, error)
+        return schema
+
+
+api = ConveyorApi(
+    title="Conveyor API",
+    version="1",
+    description=(
+        "The sales conveyor over HTTP. Authenticate with `Authorization: Bearer <token>` "
+        "(`conveyor token create --user E`). Every POST accepts an `Idempotency-Key` header. "
+        'Errors look like `{"error": {"code": "…", "message": "…", "fields": {…}}}`.'
+    ),
+    auth=TokenAuth(),
+    urls_namespace="api-v1",
+)
+api.add_router("/leads", leads.router, tags=["leads"])
+api.add_router("/people", people.router, tags=["people"])
+api.add_router("/companies", people.companies_router, tags=["companies"])
+api.add_router("/deals", deals.router, tags=["deals"])
+api.add_router("/touches", touches.router, tags=["touches"])
+api.add_router("/tasks", touches.tasks_router, tags=["tasks"])
+api.add_router("/pipelines", catalog.router, tags=["pipelines"])
+api.add_router("/loss-reasons", catalog.reasons_router, tags=["loss reasons"])
+api.add_router("/reports", reports.router, tags=["reports"])
+
+
+@api.exception_handler(ApiError)
+def _api_error(request: HttpRequest, error: ApiError) -> HttpResponse:
+    return error_response(error)
+
+
+@api.exception_handler(AuthenticationError)
+def _not_authenticated(request: HttpRequest, error: AuthenticationError) -> HttpResponse:
+    response = error_response(
+        ApiError(401, _("Send a valid API token: Authorization: Bearer <token>."))
+    )
+    response["WWW-Authenticate"] = "Bearer"
+    return response
+
+
+@api.exception_handler(ValidationError)
+def _invalid(request: HttpRequest, error: ValidationError) -> HttpResponse:
+    return error_response(
+        ApiError(422, _("Some fields are not valid."), fields=validation_fields(error.errors))
+    )
+
+
+@api.exception_handler(HttpError)
+def _http_error(request: HttpRequest, error: HttpError) -> HttpResponse:
+    return error_response(
+        ApiError(error.status_code, str(error.message), code=STATUS_CODES.get(error.status_code))
+    )
+
+
+@api.exception_handler(Http404)
+@api.exception_handler(ObjectDoesNotExist)
+def _not_found(request: HttpRequest, error: Exception) -> HttpResponse:
+    # Records the caller may not see look missing too, so ids cannot be probed.
+    return error_response(ApiError(404, _("Not found.")))
+
+
+@api.exception_handler(ConflictError)
+def _conflict(request: HttpRequest, error: ConflictError) -> HttpResponse:
+    return error_response(ApiError(409, error.message, code="conflict"))
+
+
+@api.exception_handler(PermissionDenied)
+def _forbidden(request: HttpRequest, error: PermissionDenied) -> HttpResponse:
+    return error_response(ApiError(403, error.message))
+
+
+@api.exception_handler(ServiceError)
+def _refused(request: HttpRequest, error: ServiceError) -> HttpResponse:
+    fields = {error.field: [error.message]} if error.field else None
+    return error_response(ApiError(422, error.message, fields=fields))
