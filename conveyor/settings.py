@@ -83,6 +83,7 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "conveyor.api.idempotency.IdempotencyMiddleware",
+    "conveyor.core.csp.ContentSecurityPolicyMiddleware",
 ]
 
 if PRODUCTION:
@@ -231,6 +232,14 @@ CSRF_COOKIE_HTTPONLY = True
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"
+# Content-Security-Policy on every response (conveyor/core/csp.py); off only for debugging.
+CONVEYOR_CSP = env_bool("CONVEYOR_CSP", True)
+# Failed logins allowed per 15 minutes from one address and for one account.
+CONVEYOR_LOGIN_FAILURES_PER_IP = int(os.environ.get("CONVEYOR_LOGIN_FAILURES_PER_IP", "20"))
+CONVEYOR_LOGIN_FAILURES_PER_ACCOUNT = int(
+    os.environ.get("CONVEYOR_LOGIN_FAILURES_PER_ACCOUNT", "8")
+)
+CONVEYOR_LOGIN_WINDOW = 15 * 60
 if PRODUCTION:
     SESSION_COOKIE_SECURE = True
     CSRF_COOKIE_SECURE = True

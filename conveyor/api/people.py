@@ -15,6 +15,7 @@ from conveyor.api.errors import ApiError
 from conveyor.api.pagination import DEFAULT_LIMIT, MAX_LIMIT, filtered, page
 from conveyor.api.types import BodyIn, Id, IsoDatetime
 from conveyor.people.models import Company, Person, Temperature
+from conveyor.people.privacy import person_export
 from conveyor.people.services import person_create
 
 PersonOrdering = Literal["id", "-id", "created_at", "-created_at", "name", "-name"]
@@ -101,6 +102,19 @@ def person_list(
 def person_detail(request: HttpRequest, person_id: Id) -> Person:
     user = api_user(request)
     return get_for_user(Person.objects.all(), user, person_id)
+
+
+@router.get(
+    "/{person_id}/export",
+    response=dict[str, Any],
+    summary="Everything recorded about one person",
+    description=(
+        "The person, company, referrals, deals with their stage history, touches, tasks and "
+        "leads with their payloads, as one document (the same as `conveyor person export`)."
+    ),
+)
+def person_export_view(request: HttpRequest, person_id: Id) -> dict[str, Any]:
+    return person_export(person_id=person_id, user=api_user(request))
 
 
 @router.post("", response={201: PersonOut}, summary="Record a person")

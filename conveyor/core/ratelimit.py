@@ -75,3 +75,26 @@ def hit(key: str, *, limit: int, window_seconds: int, now: dt.datetime | None = 
         except Exception:  # a Redis outage must not stop intake: count in the database instead
             logger.warning("Redis at REDIS_URL is unreachable; rate counting in the database")
     return _count_database(key, start) <= limit
+
+
+def _peek_redis(url: str, key: str, start: dt.datetime) -> int:
+    value = _redis_client(url).get(f"{REDIS_PREFIX}{key}:{int(start.timestamp())}")
+    return int(value or 0)
+
+
+def count(key: str, *, window_seconds: int, now: dt.datetime | None = None) -> int:
+    """How many hits `key` has in the current window, without counting one (for limits that
+    count only failures, such as logins)."""
+    start = _window_start(now or timezone.now(), window_seconds)
+    url = settings.REDIS_URL
+    if url:
+        try:
+            return _peek_redis(url, key, start)
+        except Exception:  # the same fallback as hit()
+            logger.warning("Redis at REDIS_URL is unreachable; rate counting in the database")
+    found = (
+        RateCounter.objects.filter(key=key, window_start=start)
+        .values_list("count", flat=True)
+        .first()
+    )
+    return int(found or 0)

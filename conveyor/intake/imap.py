@@ -13,16 +13,19 @@ from typing import Any
 
 from conveyor.core.errors import ServiceError
 from conveyor.intake.mail import lead_from_message
+from conveyor.people.privacy import ContactSuppressed
 
 logger = logging.getLogger(__name__)
 
 
 @dataclass
 class PollResult:
-    """One pass: leads recorded (or found already recorded) and messages left unseen."""
+    """One pass: leads recorded (or found already recorded), messages left unseen, and messages
+    from erased people's addresses (marked seen, nothing recorded)."""
 
     recorded: int = 0
     failed: int = 0
+    suppressed: int = 0
 
 
 def _check(response: tuple[str, Any], what: str) -> list[Any]:
@@ -69,6 +72,13 @@ def imap_poll(
                 lead = lead_from_message(
                     raw, max_attachment_bytes=max_attachment_bytes, max_total_bytes=max_total_bytes
                 )
+            except ContactSuppressed:
+                # An erased person wrote again: nothing is recorded, and the message is marked
+                # seen so it is not read on every pass. The address is not logged.
+                _check(client.uid("STORE", uid, "+FLAGS", "(\\Seen)"), "STORE")
+                logger.info("IMAP message %s from a suppressed address, not recorded", uid)
+                result.suppressed += 1
+                continue
             except ServiceError as error:
                 logger.warning("IMAP message %s refused, left unseen: %s", uid, error)
                 result.failed += 1

@@ -43,6 +43,7 @@ from conveyor.intake.models import (
 )
 from conveyor.intake.qualification import answer_matches, score_answers
 from conveyor.people.models import Person, Temperature
+from conveyor.people.privacy import ContactSuppressed, require_not_suppressed
 from conveyor.people.services import contacts_clean, person_create
 from conveyor.pipelines.models import Deal, Pipeline, Process, Segment
 from conveyor.pipelines.services import deal_open
@@ -96,6 +97,8 @@ def lead_receive(
     if not name:
         raise ServiceError(_("Enter the lead's name."), field="name")
     email, phone = contacts_clean(email=email, phone=phone, missing_field="phone")
+    # An erased person's contacts are never recorded again (ContactSuppressed names the field).
+    require_not_suppressed(email=email, phone=phone)
     if received_at is None:
         received_at = timezone.now()
     elif timezone.is_naive(received_at):
@@ -669,16 +672,21 @@ def _utm(data: Mapping[str, str], referrer: str) -> dict[str, str]:
 
 @dataclass(frozen=True)
 class FormResult:
-    """A submission's outcome: the lead (new, or the earlier one for a repeated key) or errors."""
+    """A submission's outcome: the lead (new, or the earlier one for a repeated key) or errors.
+
+    `suppressed`: the contacts belong to an erased person, so nothing was recorded; the visitor
+    is thanked as usual, so the form does not reveal who asked to be erased.
+    """
 
     form: LeadForm
     lead: Lead | None = None
     created: bool = False
     errors: dict[str, list[str]] = field(default_factory=dict)
+    suppressed: bool = False
 
     @property
     def ok(self) -> bool:
-        return self.lead is not None
+        return self.lead is not None or self.suppressed
 
     @property
     def message(self) -> str:
@@ -823,6 +831,8 @@ def form_submit(
         return FormResult(
             form=form, errors={f"q_{key}": [message] for key, message in error.errors.items()}
         )
+    except ContactSuppressed:
+        return FormResult(form=form, suppressed=True)
     except ServiceError as error:
         return FormResult(form=form, errors={error.field or "__all__": [error.message]})
     # Another request with the same key may have won a race inside lead_receive: then the lead

@@ -16,6 +16,7 @@ from django.db import connections
 
 from conveyor.core.errors import ServiceError
 from conveyor.intake.mail import lead_from_message
+from conveyor.people.privacy import ContactSuppressed
 
 logger = logging.getLogger(__name__)
 
@@ -46,6 +47,11 @@ class IntakeHandler:
             lead_id = await sync_to_async(self._record, thread_sensitive=True)(
                 raw, list(envelope.rcpt_tos)
             )
+        except ContactSuppressed:
+            # An erased person's address: accepted and dropped, so the sender learns nothing
+            # and nothing is recorded; the address is not logged either.
+            logger.info("e-mail from a suppressed address, not recorded")
+            return "250 OK"
         except ServiceError as error:
             # Refused for good (no usable sender): the sending server bounces it, so the
             # sender hears about it and nothing disappears silently.

@@ -93,3 +93,33 @@ class Person(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+
+class SuppressionKind(models.TextChoices):
+    EMAIL = "email", _("E-mail")
+    PHONE = "phone", _("Phone")
+
+
+class Suppression(models.Model):
+    """A contact of an erased person that intake must not record again.
+
+    Only the SHA-256 of the normalised value is kept (e-mail lower-cased, phone in E.164, as
+    `people.services.contacts_clean` stores them), so the list itself holds no contact data:
+    a new lead's contacts are normalised, hashed and looked up.
+    """
+
+    kind = models.CharField(_("kind"), max_length=8, choices=SuppressionKind.choices)
+    digest = models.CharField(_("SHA-256 of the normalised value"), max_length=64)
+    reason = models.CharField(_("reason"), max_length=255, blank=True)
+    created_at = models.DateTimeField(_("created"), default=timezone.now)
+
+    class Meta:
+        verbose_name = _("suppressed contact")
+        verbose_name_plural = _("suppressed contacts")
+        ordering = ["-created_at"]
+        constraints = [
+            models.UniqueConstraint(fields=["kind", "digest"], name="suppression_kind_digest")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.digest[:12]}…"

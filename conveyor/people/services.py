@@ -1,4 +1,4 @@
-"""Writes on people: create with normalised contacts, link a referral, merge duplicates."""
+"""Writes on people: create with normalised contacts, link a referral, merge duplicates, erase."""
 
 from __future__ import annotations
 
@@ -8,11 +8,12 @@ from django.db import transaction
 from django.utils.translation import gettext as _
 
 from conveyor.accounts.models import User
-from conveyor.accounts.permissions import require_owner_access
-from conveyor.core.errors import ServiceError
+from conveyor.accounts.permissions import can_manage_settings, require_owner_access
+from conveyor.core.errors import PermissionDenied, ServiceError
 from conveyor.core.phones import normalize_phone
-from conveyor.people.models import Company, Person, Temperature
-from conveyor.people.signals import person_merged
+from conveyor.people.models import Company, Person, Suppression, SuppressionKind, Temperature
+from conveyor.people.privacy import suppression_digest
+from conveyor.people.signals import person_erasing, person_merged
 
 
 def normalize_email(raw: str) -> str:
@@ -174,3 +175,44 @@ def person_merge(*, keep_id: int, merge_id: int, by: User | None) -> Person:
     keep.save()
     person_merged.send(sender=Person, keep=keep, merged_id=merged_pk)
     return keep
+
+
+@transaction.atomic
+def person_erase(*, person_id: int, by: User | None, reason: str = "") -> Person:
+    """Anonymise a person at their request and keep their contacts off intake for good.
+
+    The person becomes "Erased person #<id>" with no contacts, UTM, source, company, external id
+    or consent; the higher apps clear the personal text of their rows (receivers of
+    `person_erasing`: deal titles naming them, touch notes, task titles naming them, their leads'
+    contacts, payloads and attachments). Numbers stay as they were (deals, amounts, stages,
+    dates, touches), so reports do not change. The normalised e-mail and phone go onto the
+    suppression list as SHA-256 digests. Owners and heads only, and only for people they may
+    act on; `by` None is whoever runs the server (the command). The person's row is locked.
+    """
+    if by is not None and not can_manage_settings(by):
+        raise PermissionDenied(_("Only owners and heads may erase a person."))
+    try:
+        person = Person.objects.select_for_update().get(pk=person_id)
+    except Person.DoesNotExist as exc:
+        raise ServiceError(_("This person does not exist."), field="person") from exc
+    if by is not None:
+        require_owner_access(by, person.owner)
+    reason = reason.strip()[: Suppression._meta.get_field("reason").max_length or 255]
+    for kind, value in (
+        (SuppressionKind.EMAIL, person.email),
+        (SuppressionKind.PHONE, person.phone),
+    ):
+        if value:
+            Suppression.objects.get_or_create(
+                kind=kind, digest=suppression_digest(value), defaults={"reason": reason}
+            )
+    person_erasing.send(sender=Person, person=person)
+    person.name = _("Erased person #%(id)s") % {"id": person.pk}
+    person.email = person.phone = person.source = ""
+    person.utm_source = person.utm_medium = person.utm_campaign = ""
+    person.utm_term = person.utm_content = ""
+    person.company = None
+    person.external_id = None
+    person.consent_email = person.consent_phone = False
+    person.save()
+    return person

@@ -5,6 +5,7 @@ from __future__ import annotations
 from django.contrib.auth import views as auth_views
 from django.urls import path
 
+from conveyor.web.login import ThrottledLoginForm
 from conveyor.web.views import (
     board,
     crm_import,
@@ -12,6 +13,7 @@ from conveyor.web.views import (
     intake,
     lead_forms,
     people,
+    privacy,
     public_forms,
     reports,
     tokens,
@@ -23,7 +25,9 @@ urlpatterns = [
     path(
         "login/",
         auth_views.LoginView.as_view(
-            template_name="web/registration/login.html", redirect_authenticated_user=True
+            template_name="web/registration/login.html",
+            redirect_authenticated_user=True,
+            authentication_form=ThrottledLoginForm,
         ),
         name="login",
     ),
@@ -43,6 +47,9 @@ urlpatterns = [
     path("settings/forms/<int:pk>/", lead_forms.form_detail, name="lead-form"),
     path("settings/forms/<int:pk>/edit/", lead_forms.form_edit, name="lead-form-edit"),
     path("people/merge/", people.person_merge_view, name="person-merge"),
+    path("people/<int:pk>/", privacy.person_erase_view, name="person-erase"),
+    path("people/<int:pk>/export.json", privacy.person_export_json, name="person-export-json"),
+    path("people/<int:pk>/export.csv", privacy.person_export_csv, name="person-export-csv"),
     path("settings/import/", crm_import.upload, name="crm-import"),
     path("settings/import/<slug:token>/", crm_import.preview, name="crm-import-preview"),
     path("settings/import/<slug:token>/done/", crm_import.done, name="crm-import-done"),

@@ -119,6 +119,10 @@ CASES: dict[str, tuple[Call, dict[str, int]]] = {
     ),
     "GET /people": (lambda a, w: a.get("/api/v1/people"), LIST_ALL),
     "GET /people/{id}": (lambda a, w: a.get(f"/api/v1/people/{w.person.pk}"), OK_ALL),
+    "GET /people/{id}/export": (
+        lambda a, w: a.get(f"/api/v1/people/{w.person.pk}/export"),
+        OK_ALL,
+    ),
     "POST /people": (
         lambda a, w: a.post("/api/v1/people", {"name": "New", "phone": "+359888000333"}),
         {**MADE_ALL, "outsider": 201},

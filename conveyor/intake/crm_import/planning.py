@@ -48,7 +48,8 @@ from conveyor.intake.crm_import.values import (
     phone_e164,
     split_contact,
 )
-from conveyor.people.models import Company, Person
+from conveyor.people.models import Company, Person, Suppression
+from conveyor.people.privacy import suppression_digest
 from conveyor.pipelines.models import Deal, DealStatus, LossReason, Pipeline, Stage
 
 __all__ = ["CREATE", "EXISTS", "REFUSE", "Issue", "Plan", "PlannedRow", "build_plan"]
@@ -366,6 +367,10 @@ class _Planner:
             self.users_by_email[user.email.lower()] = user
             if user.name.strip():
                 self.users_by_name.setdefault(norm(user.name), []).append(user)
+        # Contacts of erased people (kind, SHA-256): their rows are refused.
+        self.suppressed: set[tuple[str, str]] = set(
+            Suppression.objects.values_list("kind", "digest")
+        )
         for name, pk in Company.objects.order_by("-pk").values_list("name", "pk"):
             self.company_refs[norm(name)] = pk  # the oldest company of a name wins
         with connection.cursor() as cursor:
@@ -664,6 +669,16 @@ class _Planner:
                 )
             elif phone:
                 phones.append(phone)
+        suppressed = self.suppressed
+        if suppressed:
+            for kind, values in (("email", emails), ("phone", phones)):
+                if any((kind, suppression_digest(value)) in suppressed for value in values):
+                    issues.append(
+                        Issue(
+                            column(f"person_{kind}"),
+                            _("this person was erased at their request and is not imported again"),
+                        )
+                    )
         person_raw_id = cells[i_person_id].strip()
         person_ext = f"{self.source}:person:{person_raw_id}" if person_raw_id else None
         if person_ext is not None and len(person_ext) > EXTERNAL_ID_MAX:

@@ -238,3 +238,17 @@ def test_wrong_password_fails_the_command(imap_settings: Imap, settings: Setting
     settings.CONVEYOR_IMAP_PASSWORD = "wrong"
     with pytest.raises(CommandError, match="IMAP"):
         _run()
+
+
+def test_mail_from_an_erased_persons_address_is_marked_seen_and_not_recorded(
+    imap_settings: Imap,
+) -> None:
+    from conveyor.people.services import person_erase
+    from conveyor.testing.factories import PersonFactory
+
+    person = PersonFactory(email="ana@example.org")
+    person_erase(person_id=person.pk, by=None)
+    imap_settings.append(build_message())
+    assert _run().strip() == "recorded 0, left unseen 0"
+    assert not Lead.objects.exists()
+    assert "\\Seen" in imap_settings.flags()[0]

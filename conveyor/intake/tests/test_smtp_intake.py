@@ -93,3 +93,17 @@ def test_message_over_the_size_limit_is_refused(smtp_server: Controller) -> None
     with _client(smtp_server) as client, pytest.raises(smtplib.SMTPException):
         client.sendmail("ana@example.org", ["leads@example.com"], raw)
     assert not Lead.objects.exists()
+
+
+def test_mail_from_an_erased_persons_address_is_accepted_and_not_recorded(
+    smtp_server: Controller,
+) -> None:
+    from conveyor.people.services import person_erase
+    from conveyor.testing.factories import PersonFactory
+
+    person = PersonFactory(email="ana@example.org")
+    person_erase(person_id=person.pk, by=None)
+    with _client(smtp_server) as client:
+        refused = client.sendmail("ana@example.org", ["leads@example.com"], build_message())
+    assert refused == {}
+    assert not Lead.objects.exists()

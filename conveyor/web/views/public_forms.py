@@ -22,6 +22,7 @@ from django.views.decorators.clickjacking import xframe_options_exempt
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods
 
+from conveyor.core.csp import embeddable
 from conveyor.intake.models import LeadForm
 from conveyor.intake.selectors import active_form, form_questions
 from conveyor.intake.services import (
@@ -124,11 +125,13 @@ def _render_form(
 
 def _answer(request: HttpRequest, result: FormResult, values: dict[str, str]) -> HttpResponse:
     if _wants_json(request):
-        if result.lead is None:
+        if not result.ok:
             return JsonResponse({"ok": False, "errors": result.errors}, status=400)
-        body: dict[str, Any] = {"ok": True, "lead_id": result.lead.pk, "message": result.message}
-        return JsonResponse(body, status=201 if result.created else 200)
-    if result.lead is None:
+        body: dict[str, Any] = {"ok": True, "message": result.message}
+        if result.lead is not None:
+            body["lead_id"] = result.lead.pk
+        return JsonResponse(body, status=201 if result.created or result.suppressed else 200)
+    if not result.ok:
         return _render_form(request, result.form, values=values, errors=result.errors, status=400)
     if result.form.redirect_url:
         return HttpResponseRedirect(result.form.redirect_url)
@@ -141,6 +144,7 @@ def _answer(request: HttpRequest, result: FormResult, values: dict[str, str]) ->
 @csrf_exempt
 # Meant to be shown in an <iframe> on the customer's own site.
 @xframe_options_exempt
+@embeddable
 @require_http_methods(["GET", "POST"])
 def public_form(request: HttpRequest, key: str) -> HttpResponse:
     if request.method == "GET":

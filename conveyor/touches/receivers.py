@@ -1,0 +1,47 @@
+"""Reactions of the touches app to other apps' signals."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.db.models import Q
+from django.dispatch import receiver
+from django.utils.translation import gettext as _
+
+from conveyor.people.models import Person
+from conveyor.people.privacy import Row, record
+from conveyor.people.signals import person_erasing, person_exporting
+from conveyor.touches.models import Task, Touch
+
+
+def _tasks_of(person: Person) -> Q:
+    return Q(person=person) | Q(deal__person=person)
+
+
+@receiver(person_exporting, dispatch_uid="touches.export_person")
+def export_person(sender: object, *, person: Person, **kwargs: Any) -> dict[str, list[Row]]:
+    """The person's touches and tasks (their own and their deals'), one query each."""
+    touches = Touch.objects.filter(person=person).select_related("user").order_by("at", "pk")
+    tasks = (
+        Task.objects.filter(_tasks_of(person)).select_related("assignee").order_by("due_at", "pk")
+    )
+    return {
+        "touches": [
+            record(touch, user_email=touch.user.email if touch.user else None) for touch in touches
+        ],
+        "tasks": [record(task, assignee_email=task.assignee.email) for task in tasks],
+    }
+
+
+@receiver(person_erasing, dispatch_uid="touches.erase_person")
+def erase_person(sender: object, *, person: Person, **kwargs: Any) -> None:
+    """Touch notes are cleared (free text about the person); a task title that names the person
+    or their contacts is replaced. Kinds, channels, steps, outcomes and dates stay."""
+    Touch.objects.filter(person=person).exclude(note="").update(note="")
+    naming = Q(pk__in=[])
+    for value in (person.name.strip(), person.email, person.phone):
+        if value:
+            naming |= Q(title__icontains=value)
+    Task.objects.filter(_tasks_of(person)).filter(naming).update(
+        title=_("Task about an erased person")
+    )
