@@ -37,6 +37,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from bench import common
 from bench.run import DEFAULT_PG_URL, README, RESULTS, ROOT, machine, postgres_reachable
 from bench.run_one import DATA, with_database
 
@@ -176,19 +177,7 @@ def environment(db: str, pg_url: str, data_dir: Path) -> None:
 
 
 def fresh_database(db: str, pg_url: str) -> None:
-    if db == "pg":
-        import psycopg
-        from psycopg import sql
-
-        with psycopg.connect(pg_url, autocommit=True, connect_timeout=5) as conn:
-            conn.execute(
-                sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(BENCH_DB))
-            )
-            conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(BENCH_DB)))
-    else:
-        DATA.mkdir(parents=True, exist_ok=True)
-        for suffix in ("", "-wal", "-shm", "-journal"):
-            Path(str(SQLITE_PATH) + suffix).unlink(missing_ok=True)
+    common.fresh_database(db, pg_url, name=BENCH_DB, sqlite_path=SQLITE_PATH)
 
 
 def timed_command(*args: str) -> tuple[float, dict[str, Any]]:
@@ -301,19 +290,7 @@ def render_table() -> str:
 
 def rewrite_readme(readme: Path = README) -> None:
     """Put the CRM import table between its markers, above the dataset table's marker."""
-    from bench.run import MARKER as DATASET_MARKER
-
-    text = readme.read_text(encoding="utf-8") if readme.exists() else "# Benchmark\n"
-    section = f"{MARKER}\n\n## CRM import\n\n{render_table()}\n\n{END}"
-    if MARKER in text and END in text:
-        before, rest = text.split(MARKER, 1)
-        text = f"{before}{section}{rest.split(END, 1)[1]}"
-    elif DATASET_MARKER in text:
-        before, after = text.split(DATASET_MARKER, 1)
-        text = f"{before.rstrip()}\n\n{section}\n\n{DATASET_MARKER}{after}"
-    else:
-        text = f"{text.rstrip()}\n\n{section}\n"
-    readme.write_text(text, encoding="utf-8")
+    common.put_section(readme, start=MARKER, end=END, title="CRM import", table=render_table())
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -32,6 +32,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from bench import common
 from bench.run import DEFAULT_PG_URL, README, RESULTS, ROOT, machine, postgres_reachable
 from bench.run_one import DATA, with_database
 
@@ -172,19 +173,7 @@ def environment(db: str, pg_url: str, data_dir: Path) -> dict[str, str]:
 
 
 def fresh_database(db: str, pg_url: str) -> None:
-    if db == "pg":
-        import psycopg
-        from psycopg import sql
-
-        with psycopg.connect(pg_url, autocommit=True, connect_timeout=5) as conn:
-            conn.execute(
-                sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(BENCH_DB))
-            )
-            conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(BENCH_DB)))
-    else:
-        DATA.mkdir(parents=True, exist_ok=True)
-        for suffix in ("", "-wal", "-shm", "-journal"):
-            Path(str(SQLITE_PATH) + suffix).unlink(missing_ok=True)
+    common.fresh_database(db, pg_url, name=BENCH_DB, sqlite_path=SQLITE_PATH)
 
 
 def setup_django(env: dict[str, str]) -> None:
@@ -303,24 +292,14 @@ def render_intake_table() -> str:
 
 
 def rewrite_readme_intake(readme: Path = README) -> None:
-    """Put the intake table between its own markers, above the dataset table's marker.
-
-    bench/run.py keeps everything above its marker, so the two tables never overwrite each other.
-    """
-    from bench.run import MARKER
-
-    text = readme.read_text(encoding="utf-8") if readme.exists() else "# Benchmark\n"
-    section = f"{INTAKE_MARKER}\n\n## Intake (web forms)\n\n{render_intake_table()}\n\n{INTAKE_END}"
-    if INTAKE_MARKER in text and INTAKE_END in text:
-        before, rest = text.split(INTAKE_MARKER, 1)
-        after = rest.split(INTAKE_END, 1)[1]
-        text = f"{before}{section}{after}"
-    elif MARKER in text:
-        before, after = text.split(MARKER, 1)
-        text = f"{before.rstrip()}\n\n{section}\n\n{MARKER}{after}"
-    else:
-        text = f"{text.rstrip()}\n\n{section}\n"
-    readme.write_text(text, encoding="utf-8")
+    """Put the intake table between its own markers, above the dataset table's marker."""
+    common.put_section(
+        readme,
+        start=INTAKE_MARKER,
+        end=INTAKE_END,
+        title="Intake (web forms)",
+        table=render_intake_table(),
+    )
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -51,6 +51,13 @@ def can_manage_settings(user: User) -> bool:
     return user.is_active and user.role in (Role.OWNER, Role.HEAD)
 
 
+def require_settings_access(user: User | None, message: str) -> None:
+    """Raise PermissionDenied(`message`) unless `user` may configure the sales process;
+    `None` (the server operator, from the command line) may."""
+    if user is not None and not can_manage_settings(user):
+        raise PermissionDenied(message)
+
+
 def can_manage_users_of(actor: User, owner: User | None) -> bool:
     """May `actor` act on a record owned by `owner` (or assign a record to `owner`)?"""
     if not actor.is_active:

@@ -7,13 +7,12 @@ plugs in with one `Report` entry in `REPORTS`.
 
 from __future__ import annotations
 
-import io
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from conveyor.analytics import queries
-from conveyor.core import csvsafe
+from conveyor.core.csvsafe import to_csv
 
 __all__ = ["REPORTS", "Report", "funnel_csv", "to_csv"]
 
@@ -75,12 +74,3 @@ REPORTS: dict[str, Report] = {
         ),
     )
 }
-
-
-def to_csv(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
-    """The table as CSV text (RFC 4180 line endings), formula injection neutralised."""
-    buffer = io.StringIO()
-    writer = csvsafe.writer(buffer)
-    writer.writerow(header)
-    writer.writerows(rows)
-    return buffer.getvalue()

@@ -16,15 +16,15 @@ from ninja import Field, Query, Router, Schema, Status
 from pydantic import StrictBool
 
 from conveyor.accounts.models import User
-from conveyor.accounts.permissions import get_for_user, scope
 from conveyor.api.auth import api_user
 from conveyor.api.errors import ApiError
 from conveyor.api.pagination import DEFAULT_LIMIT, MAX_LIMIT, filtered, page
 from conveyor.api.types import BodyIn, Id, IsoDatetime, Version
-from conveyor.people.models import Person
+from conveyor.people.selectors import people_for
 from conveyor.pipelines import selectors
 from conveyor.pipelines.models import Deal, DealStatus, LossReason, Pipeline, Stage
 from conveyor.pipelines.services import deal_lose, deal_move, deal_open, deal_reopen, deal_win
+from conveyor.touches.selectors import visible_deal
 
 DealOrdering = Literal[
     "id",
@@ -38,8 +38,6 @@ DealOrdering = Literal[
 ]
 
 router = Router()
-
-ORDERINGS = ("id", "opened_at", "stage_entered_at", "amount")
 
 
 class DealOut(Schema):
@@ -117,14 +115,6 @@ class StageChangeOut(Schema):
     user_id: Id | None
 
 
-def _missing(field: str) -> ApiError:
-    return ApiError(404, _("Not found."), fields={field: [_("Not found.")]})
-
-
-def _visible_deal(user: User, deal_id: Id) -> Deal:
-    return get_for_user(selectors.deals_for(user), user, deal_id)
-
-
 def _stage(deal_pipeline_id: Id, stage_id: Id) -> Stage:
     stage = Stage.objects.filter(pk=stage_id, pipeline_id=deal_pipeline_id).first()
     if stage is None:
@@ -145,26 +135,24 @@ def deal_list(
     ordering: DealOrdering = "-opened_at",
 ) -> dict[str, Any]:
     queryset = filtered(selectors.deals_for(api_user(request)), filters)
-    items, next_cursor = page(
-        queryset, cursor=cursor, limit=limit, ordering=ordering, allowed=ORDERINGS
-    )
+    items, next_cursor = page(queryset, cursor=cursor, limit=limit, ordering=ordering)
     return {"items": items, "next_cursor": next_cursor}
 
 
 @router.get("/{deal_id}", response=DealOut, summary="One deal")
 def deal_detail(request: HttpRequest, deal_id: Id) -> Deal:
-    return _visible_deal(api_user(request), deal_id)
+    return visible_deal(api_user(request), deal_id)
 
 
 @router.get("/{deal_id}/history", response=list[StageChangeOut], summary="A deal's stage changes")
 def deal_history(request: HttpRequest, deal_id: Id) -> Any:
-    return selectors.deal_history(_visible_deal(api_user(request), deal_id))
+    return selectors.deal_history(visible_deal(api_user(request), deal_id))
 
 
 @router.post("", response={201: DealOut}, summary="Open a deal")
 def deal_create(request: HttpRequest, payload: DealIn) -> Status[Deal]:
     user = api_user(request)
-    person = scope(Person.objects.all(), user).filter(pk=payload.person_id).first()
+    person = people_for(user).filter(pk=payload.person_id).first()
     pipeline = Pipeline.objects.filter(pk=payload.pipeline_id).first()
     if person is None or pipeline is None:
         raise ApiError(
@@ -198,7 +186,7 @@ def deal_create(request: HttpRequest, payload: DealIn) -> Status[Deal]:
 @router.post("/{deal_id}/move", response=DealOut, summary="Move a deal to another stage")
 def deal_move_action(request: HttpRequest, deal_id: Id, payload: MoveIn) -> Deal:
     user = api_user(request)
-    deal = _visible_deal(user, deal_id)
+    deal = visible_deal(user, deal_id)
     stage = _stage(deal.pipeline_id, payload.stage_id)
     return deal_move(deal_id=deal.pk, stage=stage, version=payload.version, by=user)
 
@@ -206,14 +194,14 @@ def deal_move_action(request: HttpRequest, deal_id: Id, payload: MoveIn) -> Deal
 @router.post("/{deal_id}/win", response=DealOut, summary="Close a deal as won")
 def deal_win_action(request: HttpRequest, deal_id: Id, payload: WinIn) -> Deal:
     user = api_user(request)
-    deal = _visible_deal(user, deal_id)
+    deal = visible_deal(user, deal_id)
     return deal_win(deal_id=deal.pk, version=payload.version, by=user, amount=payload.amount)
 
 
 @router.post("/{deal_id}/lose", response=DealOut, summary="Close a deal as lost, with a reason")
 def deal_lose_action(request: HttpRequest, deal_id: Id, payload: LoseIn) -> Deal:
     user = api_user(request)
-    deal = _visible_deal(user, deal_id)
+    deal = visible_deal(user, deal_id)
     reason = LossReason.objects.filter(pk=payload.reason_id).first()
     if reason is None:
         raise ApiError(422, _("No such loss reason."), fields={"reason_id": [_("Not found.")]})
@@ -230,6 +218,6 @@ def deal_lose_action(request: HttpRequest, deal_id: Id, payload: LoseIn) -> Deal
 @router.post("/{deal_id}/reopen", response=DealOut, summary="Reopen a won or lost deal")
 def deal_reopen_action(request: HttpRequest, deal_id: Id, payload: ReopenIn) -> Deal:
     user = api_user(request)
-    deal = _visible_deal(user, deal_id)
+    deal = visible_deal(user, deal_id)
     stage = _stage(deal.pipeline_id, payload.stage_id) if payload.stage_id is not None else None
     return deal_reopen(deal_id=deal.pk, version=payload.version, by=user, stage=stage)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.http import HttpResponse, JsonResponse
 from django.utils.translation import gettext as _
 
 STATUS_CODES = {
@@ -78,7 +78,3 @@ def validation_fields(errors: list[dict[str, Any]]) -> dict[str, list[str]]:
         name = ".".join(loc) or "__all__"
         fields.setdefault(name, []).append(str(item.get("msg", _("Invalid value."))))
     return fields
-
-
-def not_found(request: HttpRequest | None = None) -> ApiError:
-    return ApiError(404, _("Not found."))

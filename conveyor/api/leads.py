@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import uuid
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 from django.http import HttpRequest
 from django.shortcuts import get_object_or_404
@@ -15,7 +15,7 @@ from ninja import Field, Query, Router, Schema, Status
 from conveyor.accounts.models import TokenScope
 from conveyor.api.auth import TokenAuth, api_token, api_user
 from conveyor.api.errors import ApiError
-from conveyor.api.pagination import DEFAULT_LIMIT, MAX_LIMIT, page
+from conveyor.api.pagination import DEFAULT_LIMIT, MAX_LIMIT, filtered, page
 from conveyor.api.types import BodyIn, Id, IsoDatetime
 from conveyor.intake.models import Lead, LeadChannel, LeadStatus
 from conveyor.intake.selectors import leads_for
@@ -25,8 +25,6 @@ from conveyor.pipelines.models import Segment
 LeadOrdering = Literal["id", "-id", "received_at", "-received_at"]
 
 router = Router()
-
-ORDERINGS = ("id", "received_at")
 
 
 class LeadIn(BodyIn):
@@ -81,6 +79,11 @@ class LeadFilters(Schema):
     received_after: IsoDatetime | None = None
     received_before: IsoDatetime | None = None
 
+    LOOKUPS: ClassVar[dict[str, str]] = {
+        "received_after": "received_at__gte",
+        "received_before": "received_at__lt",
+    }
+
 
 UTM_MAX = 200
 
@@ -103,12 +106,6 @@ def lead_create(request: HttpRequest, payload: LeadIn) -> Status[Lead]:
             raise ApiError(
                 422, _("No such segment."), fields={"segment_id": [_("No such segment.")]}
             )
-    if payload.received_at is not None and payload.received_at.tzinfo is None:
-        raise ApiError(
-            422,
-            _("Times must carry a time zone."),
-            fields={"received_at": [_("Times must carry a time zone.")]},
-        )
     key = request.headers.get("Idempotency-Key", "").strip()
     # Scoped to the token and hashed to fit the column: the HTTP layer replays within
     # 24 h; this keeps the lead itself from being recorded twice even after that.
@@ -150,18 +147,8 @@ def lead_list(
     limit: int = Query(DEFAULT_LIMIT, ge=1, le=MAX_LIMIT),
     ordering: LeadOrdering = "-received_at",
 ) -> dict[str, Any]:
-    queryset = leads_for(api_user(request))
-    for name in ("status", "channel", "person_id", "deal_id"):
-        value = getattr(filters, name)
-        if value is not None:
-            queryset = queryset.filter(**{name: value})
-    if filters.received_after is not None:
-        queryset = queryset.filter(received_at__gte=filters.received_after)
-    if filters.received_before is not None:
-        queryset = queryset.filter(received_at__lt=filters.received_before)
-    items, next_cursor = page(
-        queryset, cursor=cursor, limit=limit, ordering=ordering, allowed=ORDERINGS
-    )
+    queryset = filtered(leads_for(api_user(request)), filters)
+    items, next_cursor = page(queryset, cursor=cursor, limit=limit, ordering=ordering)
     return {"items": items, "next_cursor": next_cursor}
 
 

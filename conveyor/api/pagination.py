@@ -22,34 +22,20 @@ DEFAULT_LIMIT = 50
 SALT = "conveyor.api.cursor"
 
 
-def _ordering(ordering: str, allowed: tuple[str, ...]) -> tuple[str, bool]:
-    name = ordering.removeprefix("-")
-    if name not in allowed:
-        raise ApiError(
-            422,
-            _("Order by one of: %(fields)s (prefix - for descending).")
-            % {"fields": ", ".join(allowed)},
-            fields={"ordering": [_("Unknown ordering.")]},
-        )
-    return name, ordering.startswith("-")
-
-
 def page(
     queryset: QuerySet[M],
     *,
     cursor: str | None,
     limit: int,
     ordering: str,
-    allowed: tuple[str, ...],
 ) -> tuple[list[M], str | None]:
-    """One page of `queryset` ordered by `ordering` (then id), and the cursor of the next."""
-    if not 1 <= limit <= MAX_LIMIT:
-        raise ApiError(
-            422,
-            _("limit must be between 1 and %(max)d.") % {"max": MAX_LIMIT},
-            fields={"limit": [_("Out of range.")]},
-        )
-    name, descending = _ordering(ordering, allowed)
+    """One page of `queryset` ordered by `ordering` (then id), and the cursor of the next.
+
+    `limit` and `ordering` arrive validated by the endpoint's schema (`Query(ge=1,
+    le=MAX_LIMIT)` and a `Literal` of the sortable, non-null fields), so they are not checked
+    again here.
+    """
+    name, descending = ordering.removeprefix("-"), ordering.startswith("-")
     if cursor:
         try:
             state = signing.loads(cursor, salt=SALT)
@@ -86,7 +72,9 @@ def page(
 
 
 def filtered(queryset: QuerySet[M], filters: Any) -> QuerySet[M]:
-    """`queryset` narrowed by every filter field that was given (exact matches)."""
+    """`queryset` narrowed by every filter field that was given: an exact match, or the lookup
+    its filter schema names in `LOOKUPS` (`received_after` -> `received_at__gte`)."""
+    lookups: dict[str, str] = getattr(type(filters), "LOOKUPS", {})
     for name, value in filters.dict(exclude_none=True).items():
-        queryset = queryset.filter(**{name: value})
+        queryset = queryset.filter(**{lookups.get(name, name): value})
     return queryset

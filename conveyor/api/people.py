@@ -9,13 +9,13 @@ from django.utils.translation import gettext as _
 from ninja import Field, Query, Router, Schema, Status
 
 from conveyor.accounts.models import User
-from conveyor.accounts.permissions import get_for_user, scope
 from conveyor.api.auth import api_user
 from conveyor.api.errors import ApiError
 from conveyor.api.pagination import DEFAULT_LIMIT, MAX_LIMIT, filtered, page
 from conveyor.api.types import BodyIn, Id, IsoDatetime
 from conveyor.people.models import Company, Person, Temperature
 from conveyor.people.privacy import person_export
+from conveyor.people.selectors import companies_for, people_for
 from conveyor.people.services import person_create
 
 PersonOrdering = Literal["id", "-id", "created_at", "-created_at", "name", "-name"]
@@ -23,8 +23,6 @@ CompanyOrdering = Literal["id", "-id", "created_at", "-created_at", "name", "-na
 
 router = Router()
 companies_router = Router()
-
-ORDERINGS = ("id", "created_at", "name")
 
 
 class PersonOut(Schema):
@@ -79,10 +77,6 @@ class CompanyPage(Schema):
     next_cursor: str | None
 
 
-def people_for(user: User) -> Any:
-    return scope(Person.objects.all(), user)
-
-
 @router.get("", response=PersonPage, summary="List people")
 def person_list(
     request: HttpRequest,
@@ -92,16 +86,13 @@ def person_list(
     ordering: PersonOrdering = "-created_at",
 ) -> dict[str, Any]:
     queryset = filtered(people_for(api_user(request)), filters)
-    items, next_cursor = page(
-        queryset, cursor=cursor, limit=limit, ordering=ordering, allowed=ORDERINGS
-    )
+    items, next_cursor = page(queryset, cursor=cursor, limit=limit, ordering=ordering)
     return {"items": items, "next_cursor": next_cursor}
 
 
 @router.get("/{person_id}", response=PersonOut, summary="One person")
 def person_detail(request: HttpRequest, person_id: Id) -> Person:
-    user = api_user(request)
-    return get_for_user(Person.objects.all(), user, person_id)
+    return people_for(api_user(request)).get(pk=person_id)
 
 
 @router.get(
@@ -144,12 +135,6 @@ def person_add(request: HttpRequest, payload: PersonIn) -> Status[Person]:
     return Status(201, person)
 
 
-def companies_for(user: User) -> Any:
-    """Companies of the people `user` may see (all of them for an owner)."""
-    visible = people_for(user)
-    return Company.objects.filter(pk__in=visible.filter(company__isnull=False).values("company"))
-
-
 @companies_router.get("", response=CompanyPage, summary="List companies")
 def company_list(
     request: HttpRequest,
@@ -161,9 +146,7 @@ def company_list(
     queryset = companies_for(api_user(request))
     if name:
         queryset = queryset.filter(name__icontains=name)
-    items, next_cursor = page(
-        queryset, cursor=cursor, limit=limit, ordering=ordering, allowed=ORDERINGS
-    )
+    items, next_cursor = page(queryset, cursor=cursor, limit=limit, ordering=ordering)
     return {"items": items, "next_cursor": next_cursor}
 
 

@@ -5,20 +5,20 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any, Literal
 
-from django.db.models import Q
 from django.http import HttpRequest
 from django.utils.translation import gettext as _
 from ninja import Field, Query, Router, Schema, Status
 
 from conveyor.accounts.models import User
-from conveyor.accounts.permissions import get_for_user, scope, visible_q
 from conveyor.api.auth import api_user
 from conveyor.api.errors import ApiError
 from conveyor.api.pagination import DEFAULT_LIMIT, MAX_LIMIT, filtered, page
 from conveyor.api.types import BodyIn, Id, IsoDatetime
 from conveyor.people.models import Person
+from conveyor.people.selectors import people_for
 from conveyor.pipelines.models import Deal
 from conveyor.touches.models import Channel, ClosingStep, Direction, Outcome, Task, Touch, TouchKind
+from conveyor.touches.selectors import OPEN_TASK, tasks_for, touches_for, visible_deal
 from conveyor.touches.services import task_complete, task_schedule, touch_log
 
 TouchOrdering = Literal["id", "-id", "at", "-at"]
@@ -110,21 +110,6 @@ class TaskDoneIn(BodyIn):
     outcome: Outcome | None = None
 
 
-def touches_for(user: User) -> Any:
-    """Touches on deals the user may see, and on people without a deal the user may see."""
-    on_deals = visible_q(user, owner_field="deal__owner")
-    on_people = visible_q(user, owner_field="person__owner")
-    if not on_deals:  # everything
-        return Touch.objects.all()
-    return Touch.objects.filter(
-        (Q(deal__isnull=False) & on_deals) | (Q(deal__isnull=True) & on_people)
-    )
-
-
-def tasks_for(user: User) -> Any:
-    return scope(Task.objects.all(), user, owner_field="assignee")
-
-
 def _subject(
     user: User, deal_id: Id | None, person_id: Id | None
 ) -> tuple[Deal | None, Person | None]:
@@ -135,8 +120,9 @@ def _subject(
             fields={"deal_id": [_("Give either deal_id or person_id.")]},
         )
     if deal_id is not None:
-        return get_for_user(Deal.objects.select_related("person", "owner"), user, deal_id), None
-    return None, get_for_user(Person.objects.select_related("owner"), user, person_id)
+        return visible_deal(user, deal_id), None
+    assert person_id is not None
+    return None, people_for(user).select_related("owner").get(pk=person_id)
 
 
 @router.get("", response=TouchPage, summary="List touches")
@@ -148,9 +134,7 @@ def touch_list(
     ordering: TouchOrdering = "-at",
 ) -> dict[str, Any]:
     queryset = filtered(touches_for(api_user(request)), filters)
-    items, next_cursor = page(
-        queryset, cursor=cursor, limit=limit, ordering=ordering, allowed=("id", "at")
-    )
+    items, next_cursor = page(queryset, cursor=cursor, limit=limit, ordering=ordering)
     return {"items": items, "next_cursor": next_cursor}
 
 
@@ -185,11 +169,8 @@ def task_list(
 ) -> dict[str, Any]:
     queryset = filtered(tasks_for(api_user(request)), filters)
     if open is not None:
-        is_open = Q(done_at__isnull=True, cancelled_at__isnull=True)
-        queryset = queryset.filter(is_open if open else ~is_open)
-    items, next_cursor = page(
-        queryset, cursor=cursor, limit=limit, ordering=ordering, allowed=("id", "due_at")
-    )
+        queryset = queryset.filter(OPEN_TASK if open else ~OPEN_TASK)
+    items, next_cursor = page(queryset, cursor=cursor, limit=limit, ordering=ordering)
     return {"items": items, "next_cursor": next_cursor}
 
 
@@ -219,7 +200,7 @@ def task_add(request: HttpRequest, payload: TaskIn) -> Status[Task]:
 @tasks_router.post("/{task_id}/complete", response=TaskOut, summary="Complete a task")
 def task_done(request: HttpRequest, task_id: Id, payload: TaskDoneIn) -> Task:
     user = api_user(request)
-    task = get_for_user(Task.objects.all(), user, task_id, owner_field="assignee")
+    task = tasks_for(user).get(pk=task_id)
     return task_complete(
         task_id=task.pk,
         by=user,

@@ -9,11 +9,12 @@ negative amount such as -3.5 stays a number. `None` becomes an empty cell.
 from __future__ import annotations
 
 import csv
+import io
 from collections.abc import Iterable
 from decimal import Decimal
 from typing import Any, Protocol
 
-__all__ = ["FORMULA_PREFIXES", "SafeWriter", "safe_cell", "writer"]
+__all__ = ["FORMULA_PREFIXES", "SafeWriter", "safe_cell", "to_csv", "writer"]
 
 FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
 
@@ -51,3 +52,12 @@ class SafeWriter:
 def writer(stream: _Writable, **fmtparams: Any) -> SafeWriter:
     """Like `csv.writer(stream, ...)`, with formula injection neutralised."""
     return SafeWriter(stream, **fmtparams)
+
+
+def to_csv(header: Iterable[object], rows: Iterable[Iterable[object]]) -> str:
+    """A table as CSV text (RFC 4180 line endings), formula injection neutralised."""
+    buffer = io.StringIO()
+    out = writer(buffer)
+    out.writerow(header)
+    out.writerows(rows)
+    return buffer.getvalue()

@@ -142,6 +142,11 @@ def _store_attachments(
 
 
 @transaction.atomic
+def attachments_folder(lead_id: int) -> Path:
+    """Where a lead's e-mail attachments are kept."""
+    return Path(settings.MEDIA_ROOT) / ATTACHMENTS_DIR / str(lead_id)
+
+
 def lead_from_message(
     raw: bytes,
     *,
@@ -188,7 +193,7 @@ def lead_from_message(
         # The same message arrived concurrently and the other delivery recorded it.
         return lead
 
-    folder = Path(settings.MEDIA_ROOT) / ATTACHMENTS_DIR / str(lead.pk)
+    folder = attachments_folder(lead.pk)
     try:
         kept, skipped = _store_attachments(
             _attachments(message, body_part),

@@ -3,15 +3,13 @@
 from __future__ import annotations
 
 import shutil
-from pathlib import Path
 from typing import Any
 
-from django.conf import settings
 from django.db import transaction
 from django.db.models import Q
 from django.dispatch import receiver
 
-from conveyor.intake.mail import ATTACHMENTS_DIR
+from conveyor.intake.mail import attachments_folder
 from conveyor.intake.models import Lead
 from conveyor.people.models import Person
 from conveyor.people.privacy import Row, record
@@ -51,7 +49,7 @@ def erase_person(sender: object, *, person: Person, **kwargs: Any) -> None:
     leads = Lead.objects.filter(mine)
     ids = list(leads.values_list("pk", flat=True))
     leads.update(name="", email="", phone="", payload={}, utm={})
-    folders = [Path(settings.MEDIA_ROOT) / ATTACHMENTS_DIR / str(pk) for pk in ids]
+    folders = [attachments_folder(pk) for pk in ids]
 
     def remove_attachments() -> None:
         for folder in folders:

@@ -67,16 +67,16 @@ def form_questions(form: LeadForm) -> QuerySet[QualificationQuestion]:
     return QualificationQuestion.objects.filter(segment_id=segment.pk).order_by("position", "pk")
 
 
-def lead_forms(user: User) -> QuerySet[LeadForm]:
-    """Every web form with its `lead_count`, for the owners and heads who manage them; nothing
-    for anyone else."""
+def managed_forms(user: User) -> QuerySet[LeadForm]:
+    """Every web form, for the owners and heads who manage them; nothing for anyone else."""
     if not can_manage_settings(user):
         return LeadForm.objects.none()
-    return (
-        LeadForm.objects.select_related("segment", "pipeline__segment")
-        .annotate(lead_count=Count("leads"))
-        .order_by("name", "pk")
-    )
+    return LeadForm.objects.select_related("segment", "pipeline__segment").order_by("name", "pk")
+
+
+def lead_forms(user: User) -> QuerySet[LeadForm]:
+    """`managed_forms` with each form's `lead_count`, for the list."""
+    return managed_forms(user).annotate(lead_count=Count("leads"))
 
 
 def routing_rules(lead: Lead) -> QuerySet[RoutingRule]:

@@ -27,7 +27,11 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from conveyor.accounts.models import User
-from conveyor.accounts.permissions import can_manage_settings, require_owner_access, scope
+from conveyor.accounts.permissions import (
+    require_owner_access,
+    require_settings_access,
+    scope,
+)
 from conveyor.core import ratelimit
 from conveyor.core.errors import PermissionDenied, ServiceError
 from conveyor.intake import selectors
@@ -562,8 +566,7 @@ def form_create(
     min_fill_seconds: int = 3,
 ) -> LeadForm:
     """Create a web-to-lead form (owners and heads; `by=None` is the server operator)."""
-    if by is not None and not can_manage_settings(by):
-        raise PermissionDenied(_("Only owners and heads of sales may create web forms."))
+    require_settings_access(by, _("Only owners and heads of sales may create web forms."))
     name, redirect_url = _clean_form_settings(
         name=name,
         segment=segment,
@@ -604,8 +607,7 @@ def form_update(
     answers 404 and records nothing until it is switched on again. Leads it already brought in
     keep their segment.
     """
-    if by is not None and not can_manage_settings(by):
-        raise PermissionDenied(_("Only owners and heads of sales may change web forms."))
+    require_settings_access(by, _("Only owners and heads of sales may change web forms."))
     try:
         form = LeadForm.objects.select_for_update().get(pk=form_id)
     except LeadForm.DoesNotExist as exc:
@@ -756,11 +758,7 @@ def form_submit(
     does not hold the counter row (and with it every other submission to the form).
     """
     now = now or timezone.now()
-    form = (
-        LeadForm.objects.filter(key=key, is_active=True)
-        .select_related("segment", "pipeline__segment")
-        .first()
-    )
+    form = selectors.active_form(key)
     if form is None:
         raise FormNotFound(_("This form does not exist or is switched off."), field="key")
     values = {name: str(data.get(name, "") or "").strip() for name in FORM_FIELDS}

@@ -22,13 +22,13 @@ from typing import Any
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db.models import Model
 from django.utils import timezone
-from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from conveyor.accounts.models import User
-from conveyor.accounts.permissions import get_for_user
 from conveyor.core import csvsafe
 from conveyor.core.errors import ServiceError
 from conveyor.people.models import Person, Suppression, SuppressionKind
+from conveyor.people.selectors import people_for
 from conveyor.people.signals import person_exporting
 
 Row = dict[str, Any]
@@ -45,30 +45,35 @@ def suppression_digest(value: str) -> str:
 
 def suppressed_field(*, email: str, phone: str) -> str | None:
     """ "email" or "phone" when that normalised contact is on the suppression list, else None."""
-    wanted = [(SuppressionKind.EMAIL, email), (SuppressionKind.PHONE, phone)]
-    digests = {suppression_digest(value): str(kind) for kind, value in wanted if value}
-    if not digests:
+    # Kinds are named like the fields, so the kind found is the field to report, e-mail first.
+    wanted = {
+        str(kind): suppression_digest(value)
+        for kind, value in ((SuppressionKind.EMAIL, email), (SuppressionKind.PHONE, phone))
+        if value
+    }
+    if not wanted:
         return None
-    found = set(Suppression.objects.filter(digest__in=digests).values_list("kind", "digest"))
-    for kind, value in wanted:
-        if value and (str(kind), suppression_digest(value)) in found:
-            return str(kind)
-    return None
+    found = set(
+        Suppression.objects.filter(digest__in=wanted.values()).values_list("kind", "digest")
+    )
+    return next((kind for kind, digest in wanted.items() if (kind, digest) in found), None)
+
+
+SUPPRESSED_MESSAGES = {
+    SuppressionKind.EMAIL: gettext_lazy(
+        "This e-mail belongs to a person erased at their request; it is not recorded."
+    ),
+    SuppressionKind.PHONE: gettext_lazy(
+        "This phone number belongs to a person erased at their request; it is not recorded."
+    ),
+}
 
 
 def require_not_suppressed(*, email: str, phone: str) -> None:
     """Raise ContactSuppressed naming the field when either normalised contact is suppressed."""
     field = suppressed_field(email=email, phone=phone)
-    if field == SuppressionKind.EMAIL:
-        raise ContactSuppressed(
-            _("This e-mail belongs to a person erased at their request; it is not recorded."),
-            field="email",
-        )
-    if field == SuppressionKind.PHONE:
-        raise ContactSuppressed(
-            _("This phone number belongs to a person erased at their request; it is not recorded."),
-            field="phone",
-        )
+    if field is not None:
+        raise ContactSuppressed(str(SUPPRESSED_MESSAGES[SuppressionKind(field)]), field=field)
 
 
 def _value(value: object) -> object:
@@ -95,8 +100,8 @@ def person_export(*, person_id: int, user: User | None) -> dict[str, Any]:
     person must be visible to `user`; an invisible one raises Person.DoesNotExist like a missing
     one. The number of queries does not grow with the person's deals, touches or leads.
     """
-    people = Person.objects.select_related("company", "owner", "referred_by")
-    person = people.get(pk=person_id) if user is None else get_for_user(people, user, person_id)
+    people = Person.objects.all() if user is None else people_for(user)
+    person = people.select_related("company", "owner", "referred_by").get(pk=person_id)
     document: dict[str, Any] = {
         "exported_at": _value(timezone.now()),
         "person": record(
@@ -161,9 +166,6 @@ def export_csv(document: dict[str, Any]) -> bytes:
             columns: list[str] = []
             for row in rows:
                 columns.extend(key for key in row if key not in columns)
-            text = io.StringIO()
-            out = csvsafe.writer(text)
-            out.writerow(columns)
-            out.writerows([_cell(row.get(column)) for column in columns] for row in rows)
-            archive.writestr(f"{name}.csv", text.getvalue())
+            table = ([_cell(row.get(column)) for column in columns] for row in rows)
+            archive.writestr(f"{name}.csv", csvsafe.to_csv(columns, table))
     return buffer.getvalue()

@@ -29,9 +29,20 @@ from django.utils.translation import gettext_lazy as _
 from conveyor.accounts.models import User
 from conveyor.accounts.permissions import scope
 from conveyor.core.phones import normalize_phone
-from conveyor.people.models import Person
+from conveyor.people.models import Company, Person
 
 SEARCH_LIMIT = 20
+
+
+def people_for(user: User) -> QuerySet[Person]:
+    """The people `user` may see (the access rule on the person's owner)."""
+    return scope(Person.objects.all(), user)
+
+
+def companies_for(user: User) -> QuerySet[Company]:
+    """Companies of the people `user` may see."""
+    visible = people_for(user).filter(company__isnull=False).values("company")
+    return Company.objects.filter(pk__in=visible)
 
 
 def _relations() -> list[ForeignObjectRel]:
@@ -94,7 +105,7 @@ def merge_candidates(
         Case(When(pk__in=picked_ids, then=Value(0)), default=Value(1)) if picked_ids else Value(1)
     )
     return (
-        scope(Person.objects.all(), user)
+        people_for(user)
         .filter(wanted)
         .select_related("owner", "company")
         .annotate(
@@ -142,7 +153,7 @@ def merge_preview(user: User, *, keep_id: int, drop_id: int) -> MergePreview:
     relations = _relations()
     people = {
         person.pk: person
-        for person in scope(Person.objects.all(), user)
+        for person in people_for(user)
         .filter(pk__in=[keep_id, drop_id])
         .select_related("owner", "company")
         .annotate(**{f"moves_{i}": _count(relation) for i, relation in enumerate(relations)})

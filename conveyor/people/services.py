@@ -8,8 +8,13 @@ from django.db import transaction
 from django.utils.translation import gettext as _
 
 from conveyor.accounts.models import User
-from conveyor.accounts.permissions import can_manage_settings, require_owner_access
-from conveyor.core.errors import PermissionDenied, ServiceError
+from conveyor.accounts.permissions import (
+    can_manage_settings,
+    can_manage_users_of,
+    require_owner_access,
+    require_settings_access,
+)
+from conveyor.core.errors import ServiceError
 from conveyor.core.phones import normalize_phone
 from conveyor.people.models import Company, Person, Suppression, SuppressionKind, Temperature
 from conveyor.people.privacy import suppression_digest
@@ -177,6 +182,11 @@ def person_merge(*, keep_id: int, merge_id: int, by: User | None) -> Person:
     return keep
 
 
+def can_erase_person(user: User, person: Person) -> bool:
+    """Owners and heads of sales, for people they may act on (the rule `person_erase` applies)."""
+    return can_manage_settings(user) and can_manage_users_of(user, person.owner)
+
+
 @transaction.atomic
 def person_erase(*, person_id: int, by: User | None, reason: str = "") -> Person:
     """Anonymise a person at their request and keep their contacts off intake for good.
@@ -189,8 +199,7 @@ def person_erase(*, person_id: int, by: User | None, reason: str = "") -> Person
     suppression list as SHA-256 digests. Owners and heads only, and only for people they may
     act on; `by` None is whoever runs the server (the command). The person's row is locked.
     """
-    if by is not None and not can_manage_settings(by):
-        raise PermissionDenied(_("Only owners and heads may erase a person."))
+    require_settings_access(by, _("Only owners and heads may erase a person."))
     try:
         person = Person.objects.select_for_update().get(pk=person_id)
     except Person.DoesNotExist as exc:

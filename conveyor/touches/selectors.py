@@ -11,6 +11,7 @@ from django.db.models import (
     Count,
     F,
     OuterRef,
+    Q,
     QuerySet,
     Subquery,
     Sum,
@@ -19,6 +20,7 @@ from django.db.models import (
 from django.db.models.functions import RowNumber
 
 from conveyor.accounts.models import User
+from conveyor.accounts.permissions import scope, visible_q
 from conveyor.pipelines.models import Deal, DealStatus, Pipeline, Stage, StageChange
 from conveyor.pipelines.selectors import deal_history, deals_for
 from conveyor.touches.models import Task, Touch
@@ -27,8 +29,12 @@ from conveyor.touches.models import Task, Touch
 CARDS_PER_COLUMN = 50
 
 
+# A task still to do: neither done nor cancelled.
+OPEN_TASK = Q(done_at__isnull=True, cancelled_at__isnull=True)
+
+
 def open_tasks() -> QuerySet[Task]:
-    return Task.objects.filter(done_at__isnull=True, cancelled_at__isnull=True)
+    return Task.objects.filter(OPEN_TASK)
 
 
 def with_next_task(deals: QuerySet[Deal]) -> QuerySet[Deal]:
@@ -102,3 +108,19 @@ def deal_open_tasks(deal: Deal) -> QuerySet[Task]:
 def visible_deal(user: User, pk: int) -> Deal:
     """One deal through the access rule (DoesNotExist when missing or not visible)."""
     return deals_for(user).get(pk=pk)
+
+
+def touches_for(user: User) -> QuerySet[Touch]:
+    """Touches on deals the user may see, and on people without a deal the user may see."""
+    on_deals = visible_q(user, owner_field="deal__owner")
+    if not on_deals:  # everything (an empty Q would vanish from the OR below)
+        return Touch.objects.all()
+    on_people = visible_q(user, owner_field="person__owner")
+    return Touch.objects.filter(
+        (Q(deal__isnull=False) & on_deals) | (Q(deal__isnull=True) & on_people)
+    )
+
+
+def tasks_for(user: User) -> QuerySet[Task]:
+    """Tasks of the assignees the user may see."""
+    return scope(Task.objects.all(), user, owner_field="assignee")

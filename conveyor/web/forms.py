@@ -12,10 +12,10 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import pgettext_lazy
 
-from conveyor.accounts.models import User
+from conveyor.accounts.models import TokenKind, TokenScope, User
 from conveyor.core.errors import ServiceError
 from conveyor.intake.crm_import.profiles import FIELDS, PROFILES
-from conveyor.intake.models import Lead, LeadChannel
+from conveyor.intake.models import Lead, LeadChannel, default_form_fields
 from conveyor.intake.models import LeadForm as WebForm
 from conveyor.pipelines.models import Deal, LossReason, Pipeline, Segment, Stage
 from conveyor.touches.models import Channel, ClosingStep, Outcome, TouchKind
@@ -183,6 +183,7 @@ FORM_FIELD_CHOICES = [
     ("company", _("Company")),
     ("message", _("Message")),
 ]
+FORM_FIELD_LABELS = dict(FORM_FIELD_CHOICES)
 
 
 class WebFormCreateForm(forms.Form):
@@ -201,13 +202,13 @@ class WebFormCreateForm(forms.Form):
     shown = forms.MultipleChoiceField(
         label=_("Fields shown"),
         choices=FORM_FIELD_CHOICES,
-        initial=["name", "phone", "email", "message"],
+        initial=[spec["name"] for spec in default_form_fields()],
         widget=forms.CheckboxSelectMultiple,
     )
     required = forms.MultipleChoiceField(
         label=_("Fields required"),
         choices=FORM_FIELD_CHOICES,
-        initial=["name"],
+        initial=[spec["name"] for spec in default_form_fields() if spec["required"]],
         required=False,
         widget=forms.CheckboxSelectMultiple,
         help_text=_("A name and a phone or an e-mail are always needed."),
@@ -333,3 +334,19 @@ class CrmImportOptionsForm(forms.Form):
     def mapping(self) -> dict[str, str]:
         """Every field -> its column ("" = not imported), from the cleaned data."""
         return {field.key: self.cleaned_data.get(f"map_{field.key}") or "" for field in FIELDS}
+
+
+class TokenForm(forms.Form):
+    name = forms.CharField(
+        label=_("Name"),
+        max_length=120,
+        help_text=_("Where it is used, e.g. “website” or “my laptop”."),
+    )
+    kind = forms.ChoiceField(label=_("Kind"), choices=TokenKind.choices, initial=TokenKind.PERSONAL)
+    scopes = forms.MultipleChoiceField(
+        label=_("Scopes"),
+        choices=TokenScope.choices,
+        initial=[TokenScope.READ, TokenScope.WRITE],
+        widget=forms.CheckboxSelectMultiple,
+        help_text=_("“Send leads” alone lets a website post leads and nothing else."),
+    )

@@ -24,8 +24,8 @@ from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
 from conveyor.accounts.models import User
-from conveyor.accounts.permissions import can_manage_settings
-from conveyor.core.errors import PermissionDenied, ServiceError
+from conveyor.accounts.permissions import require_settings_access
+from conveyor.core.errors import ServiceError
 from conveyor.intake.crm_import.planning import Plan, build_plan
 from conveyor.intake.crm_import.profiles import resolve_mapping
 from conveyor.intake.crm_import.reading import read_table_file
@@ -86,8 +86,7 @@ def _gc_paused() -> Iterator[None]:
 
 
 def _check_actor(by: User | None) -> None:
-    if by is not None and not can_manage_settings(by):
-        raise PermissionDenied(_("Only owners and heads of sales may import from other CRMs."))
+    require_settings_access(by, _("Only owners and heads of sales may import from other CRMs."))
 
 
 def crm_import_plan(

@@ -18,15 +18,13 @@ from conveyor.accounts.permissions import can_manage_settings
 from conveyor.core.errors import ServiceError
 from conveyor.intake import services
 from conveyor.intake.models import LeadForm
-from conveyor.intake.selectors import form_questions, lead_forms
+from conveyor.intake.selectors import form_questions, lead_forms, managed_forms
 from conveyor.web.forms import (
-    FORM_FIELD_CHOICES,
+    FORM_FIELD_LABELS,
     WebFormCreateForm,
     WebFormEditForm,
     add_service_error,
 )
-
-LABELS = dict(FORM_FIELD_CHOICES)
 
 
 def _manager_of_forms(request: HttpRequest) -> User:
@@ -64,7 +62,7 @@ def form_list(request: HttpRequest) -> HttpResponse:
 
 
 def _form_or_404(user: User, pk: int) -> LeadForm:
-    form = lead_forms(user).filter(pk=pk).first()
+    form = managed_forms(user).filter(pk=pk).first()
     if form is None:
         raise Http404
     return form
@@ -81,7 +79,7 @@ def form_detail(request: HttpRequest, pk: int) -> HttpResponse:
     form = _form_or_404(user, pk)
     url = request.build_absolute_uri(reverse("web:public-form", kwargs={"key": form.key}))
     questions = list(form_questions(form))
-    fields = [{**spec, "label": LABELS[spec["name"]]} for spec in form.shown_fields()]
+    fields = [{**spec, "label": FORM_FIELD_LABELS[spec["name"]]} for spec in form.shown_fields()]
     context = {
         "form": form,
         "url": url,

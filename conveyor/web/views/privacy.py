@@ -15,11 +15,11 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods
 
 from conveyor.accounts.models import User
-from conveyor.accounts.permissions import can_manage_settings, can_manage_users_of, get_for_user
 from conveyor.core.errors import ServiceError
 from conveyor.people.models import Person
 from conveyor.people.privacy import export_csv, export_json, person_export
-from conveyor.people.services import person_erase
+from conveyor.people.selectors import people_for
+from conveyor.people.services import can_erase_person, person_erase
 
 
 def _export(request: HttpRequest, pk: int) -> dict[str, object]:
@@ -53,10 +53,10 @@ def person_erase_view(request: HttpRequest, pk: int) -> HttpResponse:
     POST with `confirm`: erase and come back to this page."""
     user: User = request.user  # type: ignore[assignment]
     try:
-        person = get_for_user(Person.objects.select_related("owner__team"), user, pk)
+        person = people_for(user).select_related("owner__team").get(pk=pk)
     except Person.DoesNotExist:
         raise Http404(_("This person does not exist or is not yours to see.")) from None
-    may_erase = can_manage_settings(user) and can_manage_users_of(user, person.owner)
+    may_erase = can_erase_person(user, person)
     error = ""
     if request.method == "POST":
         if request.POST.get("confirm") != "yes":

@@ -33,9 +33,7 @@ from conveyor.intake.services import (
     form_submit,
     form_token,
 )
-from conveyor.web.forms import FORM_FIELD_CHOICES
-
-LABELS = dict(FORM_FIELD_CHOICES)
+from conveyor.web.forms import FORM_FIELD_LABELS
 
 
 def _wants_json(request: HttpRequest) -> bool:
@@ -98,7 +96,7 @@ def _render_form(
     fields = [
         {
             "name": spec["name"],
-            "label": LABELS[spec["name"]],
+            "label": FORM_FIELD_LABELS[spec["name"]],
             "required": spec["required"],
             "value": values.get(spec["name"], ""),
             "errors": errors.get(spec["name"], []),

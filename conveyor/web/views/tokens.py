@@ -2,38 +2,18 @@
 
 from __future__ import annotations
 
-from django import forms
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_POST
 
-from conveyor.accounts.models import TokenKind, TokenScope, User
+from conveyor.accounts.models import User
 from conveyor.accounts.selectors import tokens_of
 from conveyor.accounts.services import token_create, token_revoke
 from conveyor.core.errors import ServiceError
-from conveyor.web.forms import add_service_error
-
-
-class TokenForm(forms.Form):
-    name = forms.CharField(
-        label=gettext_lazy("Name"),
-        max_length=120,
-        help_text=gettext_lazy("Where it is used, e.g. “website” or “my laptop”."),
-    )
-    kind = forms.ChoiceField(
-        label=gettext_lazy("Kind"), choices=TokenKind.choices, initial=TokenKind.PERSONAL
-    )
-    scopes = forms.MultipleChoiceField(
-        label=gettext_lazy("Scopes"),
-        choices=TokenScope.choices,
-        initial=[TokenScope.READ, TokenScope.WRITE],
-        widget=forms.CheckboxSelectMultiple,
-        help_text=gettext_lazy("“Send leads” alone lets a website post leads and nothing else."),
-    )
+from conveyor.web.forms import TokenForm, add_service_error
 
 
 @login_required

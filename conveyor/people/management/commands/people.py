@@ -6,7 +6,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from conveyor.accounts.models import User
+from conveyor.accounts.selectors import active_user_by_email
 from conveyor.core.errors import ServiceError
 from conveyor.people.services import person_merge
 
@@ -37,7 +37,7 @@ class Command(BaseCommand):
     def handle(self, *args: Any, **options: Any) -> None:
         by = None
         if options["by"]:
-            by = User.objects.filter(email__iexact=options["by"].strip(), is_active=True).first()
+            by = active_user_by_email(options["by"])
             if by is None:
                 raise CommandError(f"No active user has the e-mail {options['by']}.")
         try:

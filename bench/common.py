@@ -1,0 +1,42 @@
+"""What the bench scripts share: an empty database to load into, and their README tables."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+
+def fresh_database(db: str, pg_url: str, *, name: str, sqlite_path: Path) -> None:
+    """Drop and create the PostgreSQL database `name`, or delete the SQLite file and its
+    journals, so a run starts from nothing."""
+    if db == "pg":
+        import psycopg
+        from psycopg import sql
+
+        with psycopg.connect(pg_url, autocommit=True, connect_timeout=5) as conn:
+            conn.execute(
+                sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
+            )
+            conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    else:
+        sqlite_path.parent.mkdir(parents=True, exist_ok=True)
+        for suffix in ("", "-wal", "-shm", "-journal"):
+            Path(str(sqlite_path) + suffix).unlink(missing_ok=True)
+
+
+def put_section(readme: Path, *, start: str, end: str, title: str, table: str) -> None:
+    """Write `table` under `title` between the `start`/`end` markers of the bench README, above
+    the dataset table's marker (bench/run.py keeps everything above it), so the tables of the
+    different bench scripts never overwrite each other."""
+    from bench.run import MARKER as DATASET_MARKER
+
+    text = readme.read_text(encoding="utf-8") if readme.exists() else "# Benchmark\n"
+    section = f"{start}\n\n## {title}\n\n{table}\n\n{end}"
+    if start in text and end in text:
+        before, rest = text.split(start, 1)
+        text = f"{before}{section}{rest.split(end, 1)[1]}"
+    elif DATASET_MARKER in text:
+        before, after = text.split(DATASET_MARKER, 1)
+        text = f"{before.rstrip()}\n\n{section}\n\n{DATASET_MARKER}{after}"
+    else:
+        text = f"{text.rstrip()}\n\n{section}\n"
+    readme.write_text(text, encoding="utf-8")
