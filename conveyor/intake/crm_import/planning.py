@@ -37,6 +37,7 @@ from conveyor.accounts.permissions import can_manage_users_of
 from conveyor.intake.crm_import.profiles import FIELD_LABELS, FIELDS, PROFILES, MappingError
 from conveyor.intake.crm_import.reading import Table
 from conveyor.intake.crm_import.values import (
+    MONEY_DIGITS,
     BadValue,
     first_of_list,
     norm,
@@ -525,7 +526,9 @@ class _Planner:
                 Issue(column("title"), _("longer than %(max)s characters") % {"max": TITLE_MAX})
             )
         raw_amount = cells[i_amount].strip()
-        if raw_amount.isdigit():
+        # Plain whole amounts skip the parser; only ASCII digits (isdigit() also takes "²") and
+        # short enough to stay under the parser's limit, which then refuses the rest.
+        if raw_amount.isascii() and raw_amount.isdigit() and len(raw_amount) <= MONEY_DIGITS:
             amount, currency = Decimal(raw_amount), ""
         else:
             try:
@@ -628,7 +631,8 @@ class _Planner:
             raw = cells[index]
             if not raw:
                 continue
-            if "@" in raw and raw.isascii() and "," not in raw and ";" not in raw:
+            plain = raw.isascii() and not any(mark in raw for mark in (",", ";", "\n", ":"))
+            if "@" in raw and plain:
                 email = raw.strip().lower()
                 valid = " " not in email
             else:

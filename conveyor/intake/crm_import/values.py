@@ -52,7 +52,8 @@ def norm(text: str) -> str:
 # --- money --------------------------------------------------------------------------------
 
 _CENT = Decimal("0.01")
-_MONEY_LIMIT = Decimal(10) ** 12  # Deal.amount is DecimalField(max_digits=14, decimal_places=2)
+MONEY_DIGITS = 12
+_MONEY_LIMIT = Decimal(10) ** MONEY_DIGITS  # Deal.amount: DecimalField(max_digits=14, places=2)
 _SYMBOLS = {"€": "EUR", "$": "USD", "£": "GBP", "₽": "RUB", "₴": "UAH", "₸": "KZT", "¥": "JPY"}
 _WORD_CODES = {"руб": "RUB", "р": "RUB", "лв": "BGN", "грн": "UAH", "тг": "KZT"}  # noqa: RUF001
 _GROUPED = re.compile(r"[1-9]\d{0,2}(?:,\d{3})+(?:\.\d{1,2})?")

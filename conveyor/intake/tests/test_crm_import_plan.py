@@ -303,3 +303,40 @@ def test_a_row_longer_than_the_header_is_refused(tmp_path: Path) -> None:
     plan = _plan(path)
     assert [row.action for row in plan.rows] == [REFUSE, CREATE]
     assert plan.rows[0].issues[0].message == "the row has 18 cells, the header 17"
+
+
+def test_amounts_the_parser_refuses_are_refused_not_crashed_on(tmp_path: Path) -> None:
+    sample_users()
+    sales_pipeline()
+    path = pipedrive_file(
+        tmp_path,
+        [
+            deal_row(**{"Deal - ID": "1", "Deal - Value": "999999999999"}),
+            deal_row(**{"Deal - ID": "2", "Deal - Value": "1000000000000"}),
+            deal_row(**{"Deal - ID": "3", "Deal - Value": "\u00b2"}),
+        ],
+    )
+    plan = _plan(path)
+    assert [row.line for row in plan.refused] == [3, 4]
+    assert all(issue.column == "Deal - Value" for row in plan.refused for issue in row.issues)
+
+
+def test_email_cells_go_through_the_parser_unless_plain(tmp_path: Path) -> None:
+    sample_users()
+    sales_pipeline()
+    path = pipedrive_file(
+        tmp_path,
+        [
+            deal_row(**{"Deal - ID": "1", "Person - Email": "MAILTO:Anna@Acme.example"}),
+            deal_row(
+                **{
+                    "Deal - ID": "2",
+                    "Person - Name": "Boris",
+                    "Person - Phone": "",
+                    "Person - Email": "boris@acme.example\nold@acme.example",
+                }
+            ),
+        ],
+    )
+    plan = _plan(path)
+    assert [row.email for row in plan.rows] == ["anna@acme.example", "boris@acme.example"]
