@@ -25,7 +25,11 @@ run: install
 	$(BIN)/conveyor compilemessages --ignore '.venv/*' -v 0
 	$(BIN)/conveyor demo --if-empty
 	$(BIN)/conveyor ensure-owner
-	$(BIN)/conveyor runserver $(HOST):$(PORT)
+	@# The background worker (automation, e-mail, webhooks, periodic checks) runs beside the
+	@# web server and stops with it.
+	$(BIN)/conveyor worker --verbosity 0 & WORKER=$$!; \
+		trap 'kill $$WORKER 2>/dev/null' EXIT INT TERM; \
+		$(BIN)/conveyor runserver $(HOST):$(PORT)
 
 # Lint also checks that models and migrations agree and that production settings pass
 # Django's deployment checklist (with a throwaway key generated for the check).

@@ -55,3 +55,18 @@ def cast(db: None) -> Cast:
 @pytest.fixture
 def pipeline(db: None) -> Pipeline:
     return pipeline_with_stages()
+
+
+@pytest.fixture(params=["database", "rq"])
+def job_backend(request: pytest.FixtureRequest, settings: Settings) -> str:
+    """Run the test once with each background-job backend: the database queue and RQ on Redis."""
+    from conveyor.testing.jobs import BACKENDS, RQ_TEST_URL, redis_or_skip
+
+    if request.param == "rq":
+        redis_or_skip()
+        import redis
+
+        redis.Redis.from_url(RQ_TEST_URL).flushdb()
+        settings.RQ_QUEUES = {"default": {"URL": RQ_TEST_URL, "DEFAULT_TIMEOUT": 60}}
+    settings.TASKS = {"default": {"BACKEND": BACKENDS[request.param], "QUEUES": ["default"]}}
+    return str(request.param)

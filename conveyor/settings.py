@@ -71,6 +71,8 @@ INSTALLED_APPS = [
     "conveyor.web",
     "conveyor.api",
     "ninja",
+    "django_tasks",
+    "django_tasks_db",
 ]
 
 MIDDLEWARE = [
@@ -136,6 +138,66 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 # --- Redis (optional): atomic rate-limit counters shared by every server process. Without it
 # the counters live in the database (table core_ratecounter).
 REDIS_URL = os.environ.get("REDIS_URL", "")
+
+# --- Background jobs: Django's tasks API (the django-tasks backport). `database` (default) keeps
+# the queue in the application's own database and needs no other server; `rq` puts it in Redis
+# for RQ workers on any number of machines; `immediate` runs each job at enqueue (tests, scripts).
+# `conveyor worker` runs whichever is configured, plus the periodic checks.
+CONVEYOR_TASKS_BACKEND = os.environ.get("CONVEYOR_TASKS_BACKEND", "database")
+_TASK_BACKENDS = {
+    "database": "django_tasks_db.DatabaseBackend",
+    "rq": "django_tasks_rq.RQBackend",
+    "immediate": "django_tasks.backends.immediate.ImmediateBackend",
+}
+if CONVEYOR_TASKS_BACKEND not in _TASK_BACKENDS:
+    raise ImproperlyConfigured(
+        f"CONVEYOR_TASKS_BACKEND must be one of {', '.join(_TASK_BACKENDS)}."
+    )
+if CONVEYOR_TASKS_BACKEND == "rq":
+    # Its dashboard and commands (rqworker); the database backend needs neither.
+    INSTALLED_APPS.append("django_rq")
+TASKS = {
+    "default": {
+        "BACKEND": _TASK_BACKENDS[CONVEYOR_TASKS_BACKEND],
+        "QUEUES": ["default"],
+    }
+}
+RQ_QUEUES = {
+    "default": {
+        "URL": os.environ.get("CONVEYOR_RQ_URL", REDIS_URL or "redis://127.0.0.1:6379/0"),
+        "DEFAULT_TIMEOUT": 300,
+    }
+}
+# How often the worker runs the periodic checks (no touch, overdue tasks, rotting deals) and
+# re-enqueues jobs whose enqueue was lost (e.g. the process died between commit and enqueue).
+CONVEYOR_PERIODIC_SECONDS = int(os.environ.get("CONVEYOR_PERIODIC_SECONDS", "300"))
+# Retries of a failed automation run, e-mail or webhook delivery: attempt n waits
+# base * 4**(n-1) seconds (1 min, 4 min, 16 min, ... by default), up to max attempts.
+CONVEYOR_RETRY_BASE_SECONDS = int(os.environ.get("CONVEYOR_RETRY_BASE_SECONDS", "60"))
+CONVEYOR_RETRY_MAX_ATTEMPTS = int(os.environ.get("CONVEYOR_RETRY_MAX_ATTEMPTS", "6"))
+# Working days of the account's calendar (ISO weekday numbers, Monday = 1); holidays are
+# entered in the app. Cadence steps and task due dates skip the rest.
+CONVEYOR_WORKDAYS = [int(day) for day in env_list("CONVEYOR_WORKDAYS", ["1", "2", "3", "4", "5"])]
+# --- E-mail out (templates sent to clients by rules and by hand), through SMTP.
+EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+EMAIL_HOST = os.environ.get("EMAIL_HOST", "localhost")
+EMAIL_PORT = int(os.environ.get("EMAIL_PORT", "25"))
+EMAIL_HOST_USER = os.environ.get("EMAIL_HOST_USER", "")
+EMAIL_HOST_PASSWORD = os.environ.get("EMAIL_HOST_PASSWORD", "")
+EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", False)
+EMAIL_USE_SSL = env_bool("EMAIL_USE_SSL", False)
+EMAIL_TIMEOUT = int(os.environ.get("EMAIL_TIMEOUT", "10"))
+DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "conveyor@localhost")
+SERVER_EMAIL = DEFAULT_FROM_EMAIL
+
+# --- Outgoing webhooks. Targets on private, loopback, link-local (and other non-public)
+# addresses are refused, after DNS resolution and on every redirect, unless their network is
+# listed here (e.g. "10.0.0.0/8,127.0.0.1/32" for an integration inside the company network).
+CONVEYOR_WEBHOOK_ALLOWED_NETWORKS = env_list("CONVEYOR_WEBHOOK_ALLOWED_NETWORKS", [])
+CONVEYOR_WEBHOOK_TIMEOUT = int(os.environ.get("CONVEYOR_WEBHOOK_TIMEOUT", "10"))
+
+# The hour (local time) a cadence task is due on its day.
+CONVEYOR_TASK_HOUR = int(os.environ.get("CONVEYOR_TASK_HOUR", "10"))
 
 # --- Web-to-lead forms: submissions per minute from one IP address and into one form. Going
 # over marks the lead as suspected spam; it is still recorded.

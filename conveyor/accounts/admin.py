@@ -4,7 +4,7 @@ from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
 from django.utils.translation import gettext_lazy as _
 
-from conveyor.accounts.models import SalesPlan, Team, User
+from conveyor.accounts.models import Holiday, SalesPlan, Team, User
 
 
 @admin.register(User)
@@ -27,6 +27,11 @@ class UserAdmin(BaseUserAdmin):
 class TeamAdmin(admin.ModelAdmin[Team]):
     list_display = ["name", "head"]
     search_fields = ["name"]
+
+
+@admin.register(Holiday)
+class HolidayAdmin(admin.ModelAdmin[Holiday]):
+    list_display = ["date", "name"]
 
 
 @admin.register(SalesPlan)

@@ -79,6 +79,11 @@ class User(AbstractBaseUser, PermissionsMixin):
     is_staff = models.BooleanField(_("staff"), default=False)
     date_joined = models.DateTimeField(_("joined"), default=timezone.now)
     external_id = models.CharField(_("external id"), max_length=64, null=True, blank=True)
+    # The secret part of the user's iCalendar feed address (`/calendar/<key>.ics`): calendar apps
+    # cannot log in, so the address itself is the credential; resetting it cuts old subscribers.
+    calendar_key = models.CharField(
+        _("calendar feed key"), max_length=64, null=True, blank=True, unique=True
+    )
 
     objects: ClassVar[UserManager] = UserManager()
 
@@ -202,3 +207,19 @@ class ApiToken(models.Model):
             and (self.expires_at is None or self.expires_at > now)
             and self.user.is_active
         )
+
+
+class Holiday(models.Model):
+    """A day off in the account's calendar: cadence steps and planned tasks skip it, like the
+    weekend days left out of CONVEYOR_WORKDAYS."""
+
+    date = models.DateField(_("date"), unique=True)
+    name = models.CharField(_("name"), max_length=120, blank=True)
+
+    class Meta:
+        verbose_name = _("holiday")
+        verbose_name_plural = _("holidays")
+        ordering = ["date"]
+
+    def __str__(self) -> str:
+        return f"{self.date:%Y-%m-%d} {self.name}".strip()

@@ -1,12 +1,17 @@
-"""Automation rules: a trigger on a pipeline (and optionally a stage) runs one action.
+"""Automation: rules (a trigger on a pipeline, optionally a stage, runs one action), the log of
+every run, e-mail templates and the e-mails sent, outgoing webhooks and their deliveries.
 
-The engine that runs them comes with the automation issue; the rules are data from day one.
+Every run, e-mail and delivery is a row before it is work: the row is written in the transaction
+of the event, a background job loads it by id, and its status says whether it still has to run —
+so a job delivered twice does nothing the second time, and a lost job is found by the sweep.
 """
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.db import models
 from django.db.models import Q
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 
@@ -18,6 +23,7 @@ class Trigger(models.TextChoices):
     TASK_OVERDUE = "task_overdue", _("Task overdue")
     DEAL_WON = "deal_won", _("Deal won")
     DEAL_LOST = "deal_lost", _("Deal lost")
+    DEAL_ROTTING = "deal_rotting", _("Deal rotting in its stage")
 
 
 class Action(models.TextChoices):
@@ -72,3 +78,209 @@ class AutomationRule(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+
+class JobStatus(models.TextChoices):
+    PENDING = "pending", _("Pending")
+    DONE = "done", _("Done")
+    SKIPPED = "skipped", _("Skipped")
+    RETRYING = "retrying", _("Retrying")
+    FAILED = "failed", _("Failed")
+
+
+class Attempts(models.Model):
+    """Status and retry bookkeeping shared by runs, e-mails and webhook deliveries."""
+
+    status = models.CharField(
+        _("status"), max_length=10, choices=JobStatus.choices, default=JobStatus.PENDING
+    )
+    attempts = models.PositiveSmallIntegerField(_("attempts"), default=0)
+    next_attempt_at = models.DateTimeField(_("next attempt"), default=timezone.now)
+    result = models.TextField(_("result"), blank=True)
+    created_at = models.DateTimeField(_("created"), default=timezone.now)
+    finished_at = models.DateTimeField(_("finished"), null=True, blank=True)
+
+    class Meta:
+        abstract = True
+
+    @property
+    def is_due(self) -> bool:
+        return self.status in (JobStatus.PENDING, JobStatus.RETRYING)
+
+
+class AutomationRun(Attempts):
+    """One firing of a rule for one event. (rule, event_key) is unique: the same event never runs
+    a rule twice, however often it is reported."""
+
+    rule = models.ForeignKey(
+        AutomationRule, verbose_name=_("rule"), on_delete=models.CASCADE, related_name="runs"
+    )
+    event_key = models.CharField(_("event"), max_length=120)
+    deal = models.ForeignKey(
+        "pipelines.Deal",
+        verbose_name=_("deal"),
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="automation_runs",
+    )
+    lead = models.ForeignKey(
+        "intake.Lead",
+        verbose_name=_("lead"),
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="automation_runs",
+    )
+
+    class Meta:
+        verbose_name = _("automation run")
+        verbose_name_plural = _("automation runs")
+        ordering = ["-created_at", "-pk"]
+        constraints = [
+            models.UniqueConstraint(fields=["rule", "event_key"], name="automation_run_once")
+        ]
+        indexes = [models.Index(fields=["status", "next_attempt_at"], name="automation_run_due")]
+
+    def __str__(self) -> str:
+        return f"{self.rule} · {self.event_key}"
+
+
+class EmailTemplate(models.Model):
+    """An e-mail with variables ({{ person.name }}, {{ deal.amount }}, {{ manager.name }}), written
+    once per UI language; the client's language decides which text goes out."""
+
+    name = models.CharField(_("name"), max_length=120, unique=True)
+    is_active = models.BooleanField(_("active"), default=True)
+
+    class Meta:
+        verbose_name = _("e-mail template")
+        verbose_name_plural = _("e-mail templates")
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class EmailTemplateText(models.Model):
+    """The subject and body of a template in one language."""
+
+    template = models.ForeignKey(
+        EmailTemplate, verbose_name=_("template"), on_delete=models.CASCADE, related_name="texts"
+    )
+    language = models.CharField(_("language"), max_length=8, choices=settings.LANGUAGES)
+    subject = models.CharField(_("subject"), max_length=200)
+    body = models.TextField(_("body"))
+
+    class Meta:
+        verbose_name = _("e-mail template text")
+        verbose_name_plural = _("e-mail template texts")
+        constraints = [
+            models.UniqueConstraint(fields=["template", "language"], name="template_text_language")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.template} [{self.language}]"
+
+
+class OutgoingEmail(Attempts):
+    """An e-mail to a client, rendered when queued and sent by a background job; once sent it is
+    logged as an outgoing e-mail touch on the deal."""
+
+    template = models.ForeignKey(
+        EmailTemplate,
+        verbose_name=_("template"),
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="emails",
+    )
+    deal = models.ForeignKey(
+        "pipelines.Deal",
+        verbose_name=_("deal"),
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="emails",
+    )
+    person = models.ForeignKey(
+        "people.Person", verbose_name=_("person"), on_delete=models.CASCADE, related_name="emails"
+    )
+    sender = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("sender"),
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
+    to = models.EmailField(_("to"))
+    subject = models.CharField(_("subject"), max_length=255)
+    body = models.TextField(_("body"))
+    language = models.CharField(_("language"), max_length=8, blank=True)
+    message_id = models.CharField(_("message id"), max_length=255, blank=True)
+    touch = models.ForeignKey(
+        "touches.Touch",
+        verbose_name=_("touch"),
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
+
+    class Meta:
+        verbose_name = _("outgoing e-mail")
+        verbose_name_plural = _("outgoing e-mails")
+        ordering = ["-created_at", "-pk"]
+        indexes = [models.Index(fields=["status", "next_attempt_at"], name="email_due")]
+
+    def __str__(self) -> str:
+        return f"{self.to}: {self.subject}"
+
+
+class WebhookEndpoint(models.Model):
+    """An outside address told about events, each request signed with `secret` (HMAC-SHA256)."""
+
+    name = models.CharField(_("name"), max_length=120)
+    url = models.URLField(_("URL"), max_length=500)
+    secret = models.CharField(_("signing secret"), max_length=128)
+    # Event names this endpoint wants (Trigger values); empty = every event.
+    events = models.JSONField(_("events"), default=list, blank=True)
+    is_active = models.BooleanField(_("active"), default=True)
+    created_at = models.DateTimeField(_("created"), default=timezone.now)
+
+    class Meta:
+        verbose_name = _("webhook endpoint")
+        verbose_name_plural = _("webhook endpoints")
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class WebhookDelivery(Attempts):
+    """One event sent (or being sent) to one endpoint, with what the endpoint answered."""
+
+    endpoint = models.ForeignKey(
+        WebhookEndpoint,
+        verbose_name=_("endpoint"),
+        on_delete=models.CASCADE,
+        related_name="deliveries",
+    )
+    event = models.CharField(_("event"), max_length=32)
+    # Sent as the X-Conveyor-Event-Id header, so receivers can drop a retried duplicate.
+    event_id = models.CharField(_("event id"), max_length=64)
+    payload = models.JSONField(_("payload"))
+    response_status = models.PositiveSmallIntegerField(_("response status"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("webhook delivery")
+        verbose_name_plural = _("webhook deliveries")
+        ordering = ["-created_at", "-pk"]
+        constraints = [
+            models.UniqueConstraint(fields=["endpoint", "event_id"], name="webhook_delivery_once")
+        ]
+        indexes = [models.Index(fields=["status", "next_attempt_at"], name="webhook_due")]
+
+    def __str__(self) -> str:
+        return f"{self.endpoint} · {self.event} · {self.event_id}"

@@ -25,3 +25,18 @@ class RateCounter(models.Model):
 
     def __str__(self) -> str:
         return f"{self.key} @ {self.window_start:%Y-%m-%d %H:%M:%S}: {self.count}"
+
+
+class PeriodicSlot(models.Model):
+    """When the periodic job `name` is next due. Workers claim a slot with one conditional
+    UPDATE, so however many workers run, each period's job is enqueued once."""
+
+    name = models.CharField(_("name"), max_length=64, unique=True)
+    due_at = models.DateTimeField(_("due"))
+
+    class Meta:
+        verbose_name = _("periodic slot")
+        verbose_name_plural = _("periodic slots")
+
+    def __str__(self) -> str:
+        return f"{self.name} @ {self.due_at:%Y-%m-%d %H:%M:%S}"

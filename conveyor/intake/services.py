@@ -46,6 +46,7 @@ from conveyor.intake.models import (
     RoutingRule,
 )
 from conveyor.intake.qualification import answer_matches, score_answers
+from conveyor.intake.signals import lead_received
 from conveyor.people.models import Person, Temperature
 from conveyor.people.privacy import ContactSuppressed, require_not_suppressed
 from conveyor.people.services import contacts_clean, person_create
@@ -138,6 +139,7 @@ def lead_receive(
         lead = lead_qualify(lead_id=lead.pk, answers=answers, by=None)
     _route_safely(lead)
     lead.refresh_from_db()
+    lead_received.send(sender=Lead, lead=lead)
     return lead
 
 

@@ -110,7 +110,11 @@ class Stage(models.Model):
         validators=[MinValueValidator(0), MaxValueValidator(1)],
     )
     rot_days = models.PositiveIntegerField(_("rot after days"), null=True, blank=True)
+    # [{"text": "Sent the proposal", "mandatory": true}, ...]; a plain string is an optional item.
     playbook = models.JSONField(_("playbook checklist"), default=list, blank=True)
+    script = models.TextField(
+        _("script"), blank=True, help_text=_("What to say at this stage: the tested words.")
+    )
     is_key_meeting = models.BooleanField(_("key meeting"), default=False)
     is_archived = models.BooleanField(_("archived"), default=False)
     external_id = models.CharField(_("external id"), max_length=64, null=True, blank=True)
@@ -353,3 +357,35 @@ class StageChange(models.Model):
 
     def __str__(self) -> str:
         return f"{self.deal_id} {self.kind} {self.at:%Y-%m-%d %H:%M}"
+
+
+class PlaybookCheck(models.Model):
+    """A playbook item of a stage ticked off for one deal. Items are named by their text, so
+    reordering the checklist keeps the ticks; rewording an item starts it afresh."""
+
+    deal = models.ForeignKey(
+        Deal, verbose_name=_("deal"), on_delete=models.CASCADE, related_name="playbook_checks"
+    )
+    stage = models.ForeignKey(
+        Stage, verbose_name=_("stage"), on_delete=models.CASCADE, related_name="+"
+    )
+    item = models.CharField(_("item"), max_length=255)
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("by"),
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
+    at = models.DateTimeField(_("at"), default=timezone.now)
+
+    class Meta:
+        verbose_name = _("playbook check")
+        verbose_name_plural = _("playbook checks")
+        constraints = [
+            models.UniqueConstraint(fields=["deal", "stage", "item"], name="playbook_check_once")
+        ]
+
+    def __str__(self) -> str:
+        return self.item

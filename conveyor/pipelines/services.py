@@ -27,9 +27,12 @@ from conveyor.pipelines.models import (
     DealStatus,
     LossReason,
     Pipeline,
+    PlaybookCheck,
     Stage,
     StageChange,
 )
+from conveyor.pipelines.playbooks import playbook_items
+from conveyor.pipelines.signals import deal_assigned, deal_changed
 
 
 def _now(at: dt.datetime | None) -> dt.datetime:
@@ -142,7 +145,10 @@ def deal_open(
         stage_entered_at=at,
         max_position=stage.position,
     )
-    StageChange.objects.create(deal=deal, kind=ChangeKind.ENTER, to_stage=stage, at=at, user=by)
+    change = StageChange.objects.create(
+        deal=deal, kind=ChangeKind.ENTER, to_stage=stage, at=at, user=by
+    )
+    deal_changed.send(sender=Deal, deal=deal, change=change, by=by)
     return deal
 
 
@@ -163,8 +169,10 @@ def deal_move(
     _check_stage(deal.pipeline, stage)
     if stage.pk == deal.stage_id:
         raise ServiceError(_("The deal is already at this stage."), field="stage")
+    if stage.position > deal.stage.position:
+        _require_mandatory_playbook(deal)
     _close_current_interval(deal, at)
-    StageChange.objects.create(
+    change = StageChange.objects.create(
         deal=deal, kind=ChangeKind.MOVE, from_stage=deal.stage, to_stage=stage, at=at, user=by
     )
     deal.stage = stage
@@ -173,6 +181,7 @@ def deal_move(
     deal.version = F("version") + 1
     deal.save(update_fields=["stage", "stage_entered_at", "max_position", "version"])
     deal.refresh_from_db(fields=["version"])
+    deal_changed.send(sender=Deal, deal=deal, change=change, by=by)
     return deal
 
 
@@ -191,8 +200,9 @@ def deal_win(
     deal = _lock_deal(deal_id, version=version, by=by, lock_person=True)
     if deal.status != DealStatus.OPEN:
         raise ServiceError(_("Only an open deal can be won."), field="deal")
+    _require_mandatory_playbook(deal)
     _close_current_interval(deal, at)
-    StageChange.objects.create(
+    change = StageChange.objects.create(
         deal=deal, kind=ChangeKind.WON, from_stage=deal.stage, at=at, user=by
     )
     deal.amount = _check_amount(deal.amount if amount is None else amount)
@@ -207,6 +217,7 @@ def deal_win(
     deal.save(update_fields=["amount", "status", "closed_at", "purchase_number", "version"])
     purchases_renumber(deal.person_id)
     deal.refresh_from_db()
+    deal_changed.send(sender=Deal, deal=deal, change=change, by=by)
     return deal
 
 
@@ -247,7 +258,7 @@ def deal_lose(
             field="unmet_criteria",
         )
     _close_current_interval(deal, at)
-    StageChange.objects.create(
+    change = StageChange.objects.create(
         deal=deal, kind=ChangeKind.LOST, from_stage=deal.stage, at=at, user=by
     )
     deal.status = DealStatus.LOST
@@ -269,6 +280,7 @@ def deal_lose(
         ]
     )
     deal.refresh_from_db(fields=["version"])
+    deal_changed.send(sender=Deal, deal=deal, change=change, by=by)
     return deal
 
 
@@ -292,7 +304,7 @@ def deal_reopen(
     stage = stage or deal.stage
     _check_stage(deal.pipeline, stage)
     was_won = deal.status == DealStatus.WON
-    StageChange.objects.create(
+    change = StageChange.objects.create(
         deal=deal, kind=ChangeKind.REOPENED, from_stage=deal.stage, to_stage=stage, at=at, user=by
     )
     deal.status = DealStatus.OPEN
@@ -310,4 +322,99 @@ def deal_reopen(
     if was_won:
         purchases_renumber(deal.person_id)
     deal.refresh_from_db(fields=["version"])
+    deal_changed.send(sender=Deal, deal=deal, change=change, by=by)
     return deal
+
+
+@transaction.atomic
+def deal_transfer(
+    *,
+    deal_id: int,
+    pipeline: Pipeline,
+    version: int | None,
+    by: User | None,
+    stage: Stage | None = None,
+    at: dt.datetime | None = None,
+) -> Deal:
+    """Move an open deal into another pipeline (at `stage`, default its first), e.g. when a rule
+    hands qualified deals from a lead pipeline to a segment's sales pipeline. The history keeps
+    the step as a move from the old pipeline's stage to the new one's."""
+    at = _now(at)
+    deal = _lock_deal(deal_id, version=version, by=by)
+    if deal.status != DealStatus.OPEN:
+        raise ServiceError(_("Only an open deal can change pipeline."), field="deal")
+    if pipeline.pk == deal.pipeline_id:
+        raise ServiceError(_("The deal is already in this pipeline."), field="pipeline")
+    if not pipeline.is_active:
+        raise ServiceError(_("This pipeline is closed for new deals."), field="pipeline")
+    stage = stage or pipeline.stages.filter(is_archived=False).order_by("position").first()
+    if stage is None:
+        raise ServiceError(_("This pipeline has no stages yet."), field="pipeline")
+    _check_stage(pipeline, stage)
+    _close_current_interval(deal, at)
+    change = StageChange.objects.create(
+        deal=deal, kind=ChangeKind.MOVE, from_stage=deal.stage, to_stage=stage, at=at, user=by
+    )
+    deal.pipeline = pipeline
+    deal.stage = stage
+    deal.stage_entered_at = at
+    # Positions of two pipelines do not compare: the deal starts its climb in the new one.
+    deal.max_position = stage.position
+    deal.version = F("version") + 1
+    deal.save(update_fields=["pipeline", "stage", "stage_entered_at", "max_position", "version"])
+    deal.refresh_from_db(fields=["version"])
+    deal_changed.send(sender=Deal, deal=deal, change=change, by=by)
+    return deal
+
+
+@transaction.atomic
+def deal_assign(*, deal_id: int, owner: User, by: User | None, version: int | None = None) -> Deal:
+    """Hand a deal to another manager; its open tasks follow it."""
+    deal = _lock_deal(deal_id, version=version, by=by)
+    if by is not None:
+        require_owner_access(by, owner)
+    if not owner.is_active:
+        raise ServiceError(_("This user is deactivated."), field="owner")
+    previous = deal.owner_id
+    if previous == owner.pk:
+        return deal
+    deal.owner = owner
+    deal.version = F("version") + 1
+    deal.save(update_fields=["owner", "version"])
+    deal.refresh_from_db(fields=["version"])
+    deal_assigned.send(sender=Deal, deal=deal, previous_owner_id=previous, by=by)
+    return deal
+
+
+def _require_mandatory_playbook(deal: Deal) -> None:
+    """A head can make playbook items mandatory: the deal does not leave its stage forward (or
+    win) until they are ticked."""
+    mandatory = [item.text for item in playbook_items(deal.stage) if item.mandatory]
+    if not mandatory:
+        return
+    done = set(
+        PlaybookCheck.objects.filter(deal=deal, stage=deal.stage).values_list("item", flat=True)
+    )
+    missing = [text for text in mandatory if text not in done]
+    if missing:
+        raise ServiceError(
+            _("Tick the mandatory playbook items first: %(items)s") % {"items": "; ".join(missing)},
+            field="stage",
+        )
+
+
+@transaction.atomic
+def playbook_check(
+    *, deal_id: int, item: str, checked: bool, by: User | None
+) -> PlaybookCheck | None:
+    """Tick (or untick) one playbook item of the deal's current stage."""
+    deal = _lock_deal(deal_id, version=None, by=by)
+    if item not in {entry.text for entry in playbook_items(deal.stage)}:
+        raise ServiceError(_("This item is not in the stage's playbook."), field="item")
+    if not checked:
+        PlaybookCheck.objects.filter(deal=deal, stage=deal.stage, item=item).delete()
+        return None
+    check, _created = PlaybookCheck.objects.get_or_create(
+        deal=deal, stage=deal.stage, item=item, defaults={"user": by}
+    )
+    return check

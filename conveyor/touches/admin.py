@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from django.contrib import admin
 
-from conveyor.touches.models import Cadence, CadenceStep, Task, Touch
+from conveyor.touches.models import Cadence, CadenceRun, CadenceStep, Task, Touch
 
 
 @admin.register(Touch)
@@ -16,7 +16,7 @@ class TouchAdmin(admin.ModelAdmin[Touch]):
 class TaskAdmin(admin.ModelAdmin[Task]):
     list_display = ["title", "due_at", "assignee", "deal", "done_at"]
     list_filter = ["kind", "assignee"]
-    raw_id_fields = ["deal", "person", "done_touch", "cadence_step"]
+    raw_id_fields = ["deal", "person", "done_touch", "cadence_step", "cadence_run"]
 
 
 class CadenceStepInline(admin.TabularInline[CadenceStep, Cadence]):
@@ -29,3 +29,9 @@ class CadenceAdmin(admin.ModelAdmin[Cadence]):
     list_display = ["name", "warming_per_closing", "is_default"]
     filter_horizontal = ["stages"]
     inlines = [CadenceStepInline]
+
+
+@admin.register(CadenceRun)
+class CadenceRunAdmin(admin.ModelAdmin[CadenceRun]):
+    list_display = ["cadence", "deal", "stage", "started_at", "stopped_at"]
+    raw_id_fields = ["deal"]

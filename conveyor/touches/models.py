@@ -172,6 +172,40 @@ class CadenceStep(models.Model):
         return f"{self.cadence} #{self.position}"
 
 
+class CadenceRun(models.Model):
+    """One deal going through one cadence at one stage: its steps become tasks when the deal
+    enters the stage; leaving the stage (or closing the deal) cancels the tasks still open."""
+
+    deal = models.ForeignKey(
+        "pipelines.Deal",
+        verbose_name=_("deal"),
+        on_delete=models.CASCADE,
+        related_name="cadence_runs",
+    )
+    cadence = models.ForeignKey(
+        Cadence, verbose_name=_("cadence"), on_delete=models.CASCADE, related_name="runs"
+    )
+    stage = models.ForeignKey(
+        "pipelines.Stage",
+        verbose_name=_("stage"),
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
+    started_at = models.DateTimeField(_("started"), default=timezone.now)
+    stopped_at = models.DateTimeField(_("stopped"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("cadence run")
+        verbose_name_plural = _("cadence runs")
+        ordering = ["-started_at", "-pk"]
+        indexes = [models.Index(fields=["deal", "stopped_at"], name="cadence_run_deal_open")]
+
+    def __str__(self) -> str:
+        return f"{self.cadence} / {self.deal_id}"
+
+
 class Task(models.Model):
     """A planned touch. An open deal without an undone task is stalled."""
 
@@ -207,6 +241,9 @@ class Task(models.Model):
     )
     cadence_step = models.ForeignKey(
         CadenceStep, null=True, blank=True, on_delete=models.SET_NULL, related_name="tasks"
+    )
+    cadence_run = models.ForeignKey(
+        CadenceRun, null=True, blank=True, on_delete=models.SET_NULL, related_name="tasks"
     )
     created_at = models.DateTimeField(_("created"), default=timezone.now)
     done_at = models.DateTimeField(_("done"), null=True, blank=True)

@@ -11,6 +11,9 @@ from django.utils.translation import gettext as _
 from conveyor.people.models import Person
 from conveyor.people.privacy import Row, record
 from conveyor.people.signals import person_erasing, person_exporting
+from conveyor.pipelines.models import Deal, StageChange
+from conveyor.pipelines.signals import deal_assigned, deal_changed
+from conveyor.touches.cadences import cadences_follow_stage
 from conveyor.touches.models import Task, Touch
 
 
@@ -45,3 +48,21 @@ def erase_person(sender: object, *, person: Person, **kwargs: Any) -> None:
     Task.objects.filter(_tasks_of(person)).filter(naming).update(
         title=_("Task about an erased person")
     )
+
+
+@receiver(deal_changed, dispatch_uid="touches.cadences_follow_stage")
+def follow_stage(sender: object, *, deal: Deal, change: StageChange, **kwargs: Any) -> None:
+    """Entering a stage starts its cadences; leaving it or closing the deal cancels the rest."""
+    cadences_follow_stage(deal=deal, stage=change.to_stage, at=change.at)
+
+
+@receiver(deal_assigned, dispatch_uid="touches.tasks_follow_owner")
+def tasks_follow_owner(
+    sender: object, *, deal: Deal, previous_owner_id: int | None, **kwargs: Any
+) -> None:
+    """The previous owner's open tasks on the deal go to the new owner with it."""
+    if deal.owner_id is None:
+        return
+    Task.objects.filter(
+        deal=deal, assignee_id=previous_owner_id, done_at__isnull=True, cancelled_at__isnull=True
+    ).update(assignee_id=deal.owner_id)

@@ -9,8 +9,10 @@ from itertools import chain
 
 from django.db.models import (
     Count,
+    Exists,
     F,
     OuterRef,
+    Prefetch,
     Q,
     QuerySet,
     Subquery,
@@ -18,12 +20,13 @@ from django.db.models import (
     Window,
 )
 from django.db.models.functions import RowNumber
+from django.utils import timezone
 
 from conveyor.accounts.models import User
 from conveyor.accounts.permissions import scope, visible_q
 from conveyor.pipelines.models import Deal, DealStatus, Pipeline, Stage, StageChange
 from conveyor.pipelines.selectors import deal_history, deals_for
-from conveyor.touches.models import Task, Touch
+from conveyor.touches.models import Cadence, CadenceRun, Task, Touch, TouchKind
 
 # Cards rendered per column; the full board with lazy loading comes with the web-app issue.
 CARDS_PER_COLUMN = 50
@@ -74,8 +77,11 @@ def board(*, pipeline: Pipeline, user: User) -> list[Column]:
             order_by=[F("stage_entered_at").asc(), F("pk").asc()],
         )
     )
+    cutoffs = rot_cutoffs(stages, timezone.now())
     for deal in ranked.filter(rank__lte=CARDS_PER_COLUMN).order_by("stage_entered_at", "pk"):
         if deal.stage_id in columns:
+            cutoff = cutoffs.get(deal.stage_id)
+            deal.is_rotting = cutoff is not None and deal.stage_entered_at < cutoff  # type: ignore[attr-defined]
             columns[deal.stage_id].cards.append(deal)
     return list(columns.values())
 
@@ -105,6 +111,144 @@ def deal_open_tasks(deal: Deal) -> QuerySet[Task]:
     return open_tasks().filter(deal=deal).select_related("assignee").order_by("due_at")
 
 
+def rot_cutoffs(stages: list[Stage], now: dt.datetime) -> dict[int, dt.datetime]:
+    """For each stage with rot days: deals that entered it before this time are rotting."""
+    return {
+        stage.pk: now - dt.timedelta(days=stage.rot_days)
+        for stage in stages
+        if stage.rot_days is not None
+    }
+
+
+def stalled_deals(user: User) -> QuerySet[Deal]:
+    """Open deals the user may see with no open task: nobody has planned the next step."""
+    return (
+        deals_for(user)
+        .filter(status=DealStatus.OPEN)
+        .exclude(Exists(open_tasks().filter(deal=OuterRef("pk"))))
+        .order_by("stage_entered_at", "pk")
+    )
+
+
+def rotting_deals(user: User, now: dt.datetime) -> QuerySet[Deal]:
+    """Open deals longer in their stage than its rot days (two queries: stages, then deals)."""
+    cutoffs = rot_cutoffs(list(Stage.objects.filter(rot_days__isnull=False)), now)
+    rotting = Q(pk__in=[])
+    for stage_id, cutoff in cutoffs.items():
+        rotting |= Q(stage_id=stage_id, stage_entered_at__lt=cutoff)
+    return with_next_task(deals_for(user).filter(status=DealStatus.OPEN).filter(rotting)).order_by(
+        "stage_entered_at", "pk"
+    )
+
+
+@dataclass(frozen=True)
+class Rhythm:
+    """The deal's touches so far against the 5:1 warming-to-closing rhythm of the seeds."""
+
+    warming: int
+    closing: int
+    per_closing: int
+    # Warming touches before the latest closing touch (since the closing touch before it).
+    warming_before_last_closing: int | None
+    first_sale: bool
+    is_open: bool
+
+    @property
+    def total(self) -> int:
+        return self.warming + self.closing
+
+    @property
+    def closing_too_early(self) -> bool:
+        """The latest touch pushed for a step after too little warming."""
+        return (
+            self.warming_before_last_closing is not None
+            and self.warming_before_last_closing < self.per_closing
+        )
+
+    @property
+    def too_many_touches(self) -> bool:
+        """A first sale past 12 touches with no result: rethink it rather than touch again."""
+        return self.first_sale and self.is_open and self.total > FIRST_SALE_MAX_TOUCHES
+
+
+# The seeds: a first sale takes 5 to 12 touches.
+FIRST_SALE_MAX_TOUCHES = 12
+DEFAULT_WARMING_PER_CLOSING = 5
+
+
+def rhythm(deal: Deal) -> Rhythm:
+    """Count the deal's touches by kind (three queries: touches, cadence, first-sale check)."""
+    kinds = list(
+        Touch.objects.filter(deal=deal).order_by("at", "pk").values_list("kind", flat=True)
+    )
+    warming = kinds.count(TouchKind.WARMING)
+    before_last: int | None = None
+    if kinds and kinds[-1] == TouchKind.CLOSING:
+        before_last = 0
+        for kind in reversed(kinds[:-1]):
+            if kind == TouchKind.CLOSING:
+                break
+            before_last += 1
+    cadence = (
+        Cadence.objects.filter(
+            Q(runs__deal=deal, runs__stopped_at__isnull=True) | Q(is_default=True)
+        )
+        .order_by("is_default", "pk")
+        .values_list("warming_per_closing", flat=True)
+        .first()
+    )
+    first_sale = (
+        not Deal.objects.filter(person_id=deal.person_id, status=DealStatus.WON)
+        .exclude(pk=deal.pk)
+        .exists()
+    )
+    return Rhythm(
+        warming=warming,
+        closing=len(kinds) - warming,
+        per_closing=cadence or DEFAULT_WARMING_PER_CLOSING,
+        warming_before_last_closing=before_last,
+        first_sale=first_sale,
+        is_open=deal.status == DealStatus.OPEN,
+    )
+
+
+@dataclass(frozen=True)
+class CadenceProgress:
+    """Where a deal is in one running cadence."""
+
+    run: CadenceRun
+    done: int
+    total: int
+    next_task: Task | None
+
+
+def cadence_progress(deal: Deal) -> list[CadenceProgress]:
+    """The deal's running cadences with their step counts and next step (two queries)."""
+    runs = (
+        CadenceRun.objects.filter(deal=deal, stopped_at__isnull=True)
+        .select_related("cadence")
+        .prefetch_related(
+            Prefetch(
+                "tasks",
+                queryset=Task.objects.select_related("cadence_step").order_by("due_at", "pk"),
+            )
+        )
+    )
+    progress = []
+    for run in runs:
+        tasks = list(run.tasks.all())
+        waiting = [task for task in tasks if task.is_open]
+        progress.append(
+            CadenceProgress(
+                run=run,
+                done=sum(1 for task in tasks if task.done_at is not None),
+                total=len(tasks),
+                next_task=waiting[0] if waiting else None,
+            )
+        )
+    return progress
+
+
 def visible_deal(user: User, pk: int) -> Deal:
     """One deal through the access rule (DoesNotExist when missing or not visible)."""
     return deals_for(user).get(pk=pk)
@@ -124,3 +268,93 @@ def touches_for(user: User) -> QuerySet[Touch]:
 def tasks_for(user: User) -> QuerySet[Task]:
     """Tasks of the assignees the user may see."""
     return scope(Task.objects.all(), user, owner_field="assignee")
+
+
+# --- The agenda: one user's own open tasks by day, and the calendar feed of them -----------------
+
+# What the calendar feed (`/calendar/<key>.ics`) carries around now: a month back, a quarter ahead.
+CALENDAR_PAST = dt.timedelta(days=30)
+CALENDAR_AHEAD = dt.timedelta(days=90)
+
+
+def _day_start(day: dt.date) -> dt.datetime:
+    """Midnight of `day` in the current time zone (the account's unless a view activated one)."""
+    return dt.datetime.combine(day, dt.time.min, tzinfo=timezone.get_current_timezone())
+
+
+@dataclass(frozen=True)
+class Agenda:
+    """Open tasks of one user: due before today, due today, due in the next days (each by time)."""
+
+    overdue: list[Task]
+    today: list[Task]
+    upcoming: list[Task]
+    today_start: dt.datetime
+    upcoming_end: dt.datetime
+
+    @property
+    def count(self) -> int:
+        """What needs doing now: overdue and today's tasks (the header badge)."""
+        return len(self.overdue) + len(self.today)
+
+
+def _own_open_tasks(user: User) -> QuerySet[Task]:
+    return open_tasks().filter(assignee=user)
+
+
+def agenda(*, user: User, now: dt.datetime, upcoming_days: int = 7) -> Agenda:
+    """`user`'s own open tasks up to `upcoming_days` days after today, in one query.
+
+    Days are the current time zone's: a task due at 23:30 local time yesterday is overdue even
+    where it is still yesterday in UTC.
+    """
+    today = timezone.localdate(now)
+    today_start = _day_start(today)
+    tomorrow_start = _day_start(today + dt.timedelta(days=1))
+    upcoming_end = _day_start(today + dt.timedelta(days=1 + upcoming_days))
+    tasks = (
+        _own_open_tasks(user)
+        .filter(due_at__lt=upcoming_end)
+        .select_related("deal__stage", "deal__pipeline", "deal__person", "person")
+        .order_by("due_at", "pk")
+    )
+    overdue: list[Task] = []
+    due_today: list[Task] = []
+    upcoming: list[Task] = []
+    for task in tasks:
+        if task.due_at < today_start:
+            overdue.append(task)
+        elif task.due_at < tomorrow_start:
+            due_today.append(task)
+        else:
+            upcoming.append(task)
+    return Agenda(
+        overdue=overdue,
+        today=due_today,
+        upcoming=upcoming,
+        today_start=today_start,
+        upcoming_end=upcoming_end,
+    )
+
+
+def agenda_count(user: User, now: dt.datetime) -> int:
+    """How many of `user`'s own open tasks are overdue or due today (one COUNT query)."""
+    tomorrow_start = _day_start(timezone.localdate(now) + dt.timedelta(days=1))
+    return _own_open_tasks(user).filter(due_at__lt=tomorrow_start).count()
+
+
+def calendar_owner(key: str) -> User | None:
+    """The active user whose calendar feed key is `key`, or None (unknown, or deactivated)."""
+    if not key:
+        return None
+    return User.objects.filter(calendar_key=key, is_active=True).first()
+
+
+def calendar_tasks(*, user: User, now: dt.datetime) -> QuerySet[Task]:
+    """`user`'s own open tasks due from CALENDAR_PAST before `now` to CALENDAR_AHEAD after it."""
+    return (
+        _own_open_tasks(user)
+        .filter(due_at__gte=now - CALENDAR_PAST, due_at__lte=now + CALENDAR_AHEAD)
+        .select_related("deal__person", "person")
+        .order_by("due_at", "pk")
+    )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import secrets
 
 from django.db import transaction
 from django.utils import timezone
@@ -46,7 +47,7 @@ def _check_choice(value: str, choices: type, field: str) -> None:
 @transaction.atomic
 def touch_log(
     *,
-    by: User,
+    by: User | None,
     kind: str,
     deal: Deal | None = None,
     person: Person | None = None,
@@ -59,9 +60,12 @@ def touch_log(
     at: dt.datetime | None = None,
 ) -> Touch:
     """Record one touch. A closing touch must say which step was asked for and what came of it;
-    a warming touch pushes for nothing, so it has neither."""
+    a warming touch pushes for nothing, so it has neither. `by=None` is the system (an e-mail
+    sent by automation): no access check, the touch is credited to the deal's owner."""
     deal, person = _subject(deal, person)
-    require_owner_access(by, deal.owner if deal is not None else person.owner)
+    owner = deal.owner if deal is not None else person.owner
+    if by is not None:
+        require_owner_access(by, owner)
     _check_choice(kind, TouchKind, "kind")
     _check_choice(channel, Channel, "channel")
     _check_choice(direction, Direction, "direction")
@@ -87,7 +91,7 @@ def touch_log(
     return Touch.objects.create(
         deal=deal,
         person=person,
-        user=by,
+        user=by if by is not None else owner,
         at=at,
         kind=kind,
         channel=channel,
@@ -138,6 +142,20 @@ def task_schedule(
     )
 
 
+def _lock_open_task(task_id: int, by: User) -> Task:
+    """Lock a task the caller may act on; refuse one that is done or cancelled."""
+    try:
+        task = Task.objects.select_for_update().get(pk=task_id)
+    except Task.DoesNotExist as exc:
+        raise ServiceError(_("This task does not exist."), field="task") from exc
+    require_owner_access(by, task.assignee)
+    if task.done_at is not None:
+        raise ServiceError(_("This task is already done."), field="task")
+    if task.cancelled_at is not None:
+        raise ServiceError(_("This task was cancelled."), field="task")
+    return task
+
+
 @transaction.atomic
 def task_complete(
     *,
@@ -150,15 +168,7 @@ def task_complete(
     at: dt.datetime | None = None,
 ) -> Task:
     """Mark a task done and log the touch it planned (kind and channel from the task)."""
-    try:
-        task = Task.objects.select_for_update().get(pk=task_id)
-    except Task.DoesNotExist as exc:
-        raise ServiceError(_("This task does not exist."), field="task") from exc
-    require_owner_access(by, task.assignee)
-    if task.done_at is not None:
-        raise ServiceError(_("This task is already done."), field="task")
-    if task.cancelled_at is not None:
-        raise ServiceError(_("This task was cancelled."), field="task")
+    task = _lock_open_task(task_id, by)
     touch = touch_log(
         by=by,
         kind=task.kind,
@@ -175,3 +185,26 @@ def task_complete(
     task.done_touch = touch
     task.save(update_fields=["done_at", "done_touch"])
     return task
+
+
+@transaction.atomic
+def task_reschedule(*, task_id: int, by: User, due_at: dt.datetime) -> Task:
+    """Move an open task to another time (the agenda's "+1 hour", "tomorrow", "next week")."""
+    if timezone.is_naive(due_at):
+        raise ServiceError(_("Times must carry a time zone."), field="due_at")
+    task = _lock_open_task(task_id, by)
+    if task.deal is not None and task.deal.status != DealStatus.OPEN:
+        raise ServiceError(_("Tasks are planned on open deals only."), field="deal")
+    task.due_at = due_at
+    task.save(update_fields=["due_at"])
+    return task
+
+
+@transaction.atomic
+def calendar_key_reset(*, user: User) -> str:
+    """Give `user` a new secret calendar feed address (`/calendar/<key>.ics`) and return its key;
+    the old address stops working at once."""
+    require_owner_access(user, user)  # refuses a deactivated user
+    user.calendar_key = secrets.token_urlsafe(32)
+    user.save(update_fields=["calendar_key"])
+    return user.calendar_key

@@ -41,6 +41,7 @@ class VersionedForm(DealActionForm):
 
 class MoveForm(VersionedForm):
     stage = forms.ModelChoiceField(queryset=Stage.objects.none(), label=_("Move to stage"))
+    confirmed = forms.BooleanField(required=False)
 
     def __init__(self, *args: Any, deal: Deal, **kwargs: Any) -> None:
         super().__init__(*args, deal=deal, **kwargs)
@@ -48,6 +49,30 @@ class MoveForm(VersionedForm):
             "position"
         )
         self.fields["stage"].queryset = stages  # type: ignore[attr-defined]
+        criterion = deal.stage.exit_criterion
+        # The stage is left by the client's action: moving on means saying it happened.
+        self.fields["confirmed"].label = (
+            _("Confirmed: %(criterion)s") % {"criterion": criterion}
+            if criterion
+            else _("Confirmed")
+        )
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        stage: Stage | None = data.get("stage")
+        forward = stage is not None and stage.position > self.deal.stage.position
+        if forward and self.deal.stage.exit_criterion and not data.get("confirmed"):
+            self.add_error(
+                "confirmed",
+                _("Confirm the client's action first: %(criterion)s")
+                % {"criterion": self.deal.stage.exit_criterion},
+            )
+        return data
+
+
+class PlaybookCheckForm(DealActionForm):
+    item = forms.CharField(max_length=255)
+    checked = forms.BooleanField(required=False)
 
 
 class WinForm(VersionedForm):

@@ -7,6 +7,7 @@ from django.urls import path
 
 from conveyor.web.login import ThrottledLoginForm
 from conveyor.web.views import (
+    agenda,
     board,
     crm_import,
     deals,
@@ -36,6 +37,10 @@ urlpatterns = [
     path("account/tokens/<int:pk>/revoke/", tokens.token_revoke_view, name="token-revoke"),
     path("board/", board.board_view, name="board"),
     path("board/<int:pipeline_id>/", board.board_view, name="board-pipeline"),
+    path("agenda/", agenda.agenda_view, name="agenda"),
+    path("agenda/calendar-key/", agenda.calendar_key_view, name="agenda-calendar-key"),
+    path("agenda/<int:pk>/<slug:action>/", agenda.agenda_action, name="agenda-action"),
+    path("deals/attention/", board.attention_view, name="attention"),
     path("deals/<int:pk>/", deals.deal_detail, name="deal"),
     path("deals/<int:pk>/<slug:action>/", deals.deal_action, name="deal-action"),
     path("inbox/", intake.inbox_view, name="inbox"),
@@ -54,6 +59,8 @@ urlpatterns = [
     path("settings/import/<slug:token>/", crm_import.preview, name="crm-import-preview"),
     path("settings/import/<slug:token>/done/", crm_import.done, name="crm-import-done"),
     path("settings/import/<slug:token>/report/", crm_import.report, name="crm-import-report"),
+    # Public, no login: a user's calendar feed; the secret key in the address is the credential.
+    path("calendar/<str:key>.ics", agenda.calendar_feed, name="calendar-feed"),
     # Public, no login: the address web forms on other sites post to (no trailing slash, so a
     # POST is never redirected).
     path("f/<str:key>", public_forms.public_form, name="public-form"),

@@ -99,6 +99,7 @@ def test_preview_counts_what_moves_and_what_is_filled_in(cast: Cast, pipeline: P
         Move(label="Touches", count=1),
         Move(label="Tasks", count=1),
         Move(label="Leads", count=2),
+        Move(label="Outgoing e-mails", count=0),
     ]
     assert preview.fills == ["Phone", "Company"]
 

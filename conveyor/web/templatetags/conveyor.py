@@ -9,6 +9,7 @@ from django.utils import timezone
 
 from conveyor.accounts.models import User
 from conveyor.intake import selectors
+from conveyor.touches import selectors as touch_selectors
 
 register = template.Library()
 
@@ -43,3 +44,11 @@ def inbox_count(user: User) -> int:
     if not getattr(user, "is_authenticated", False):
         return 0
     return selectors.inbox_count(user)
+
+
+@register.simple_tag
+def agenda_count(user: User) -> int:
+    """How many of the user's own open tasks are overdue or due today (for the navigation link)."""
+    if not getattr(user, "is_authenticated", False):
+        return 0
+    return touch_selectors.agenda_count(user, timezone.now())

@@ -89,4 +89,4 @@ def test_board_query_count_does_not_grow_with_deals(
     with CaptureQueriesContext(connection) as many:
         client.get(reverse("web:board"))
     assert len(many) == len(few)
-    assert len(many) <= 8
+    assert len(many) <= 9  # one is the agenda badge in the header

@@ -7,6 +7,7 @@ skips when Chromium is missing; under CI (`CI` set) it runs and fails if Chromiu
 from __future__ import annotations
 
 import os
+import re
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -121,3 +122,46 @@ def test_log_in_work_a_deal_and_read_the_funnel(
     page.get_by_role("link", name="Funnel report").click()
     expect(page.locator("table.report tbody tr").first).to_be_visible()
     page.screenshot(path=str(SCREENSHOTS / "funnel.png"), full_page=True)
+
+
+def test_touches_from_the_board_and_an_advanced_closing_touch_moves_the_deal(
+    demo_company: None, live_server: object, page: object
+) -> None:
+    from playwright.sync_api import Page, expect
+
+    assert isinstance(page, Page)
+    base = str(live_server.url)  # type: ignore[attr-defined]
+    page.goto(f"{base}/login/")
+    page.get_by_label("E-mail").fill("boss@example.com")
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Log in").click()
+
+    # Two clicks on a board card: open "Log touch", send the warming touch; back on the board.
+    card = page.locator(".deal-card").first
+    card.locator("summary").click()
+    card.get_by_label("Note").fill("Reminded them of the webinar")
+    card.get_by_role("button", name="Log warming touch").click()
+    expect(page.locator(".messages")).to_contain_text("Saved.")
+    expect(page.locator(".board")).to_be_visible()
+
+    page.locator(".deal-card a").first.click()
+    expect(page.locator(".timeline")).to_contain_text("Reminded them of the webinar")
+    stage_before = page.locator(".facts dd").nth(1).inner_text()
+    touch = page.locator("form#touch")
+    touch.get_by_label("Kind").select_option("closing")
+    touch.get_by_label("Step asked for").select_option("meeting")
+    touch.get_by_label("Outcome").select_option("advanced")
+    touch.get_by_role("button", name="Log touch").click()
+    # "Advanced" offers the move to the next stage, with the client's action to confirm.
+    expect(page.locator(".messages")).to_contain_text("Move the deal on?")
+    move = page.locator("form#move")
+    expect(move).to_have_class(re.compile("offered"))
+    move.get_by_label(re.compile("^Confirmed")).check()
+    move.get_by_role("button", name="Move").click()
+    expect(page.locator(".messages")).to_contain_text("Saved.")
+    assert page.locator(".facts dd").nth(1).inner_text() != stage_before
+    page.screenshot(path=str(SCREENSHOTS / "deal-moved.png"), full_page=True)
+
+    page.get_by_role("link", name=re.compile("^Agenda")).click()
+    expect(page.get_by_role("heading", name=re.compile("Agenda"))).to_be_visible()
+    page.screenshot(path=str(SCREENSHOTS / "agenda.png"), full_page=True)

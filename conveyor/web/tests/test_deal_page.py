@@ -44,7 +44,8 @@ def test_outsider_gets_404_for_a_deal_of_another_team(cast: Cast, deal: Deal) ->
     assert client.get(reverse("web:deal", args=[deal.pk])).status_code == 404
     stage = deal.pipeline.stages.get(position=2)
     response = client.post(
-        reverse("web:deal-action", args=[deal.pk, "move"]), {"stage": stage.pk, "version": 1}
+        reverse("web:deal-action", args=[deal.pk, "move"]),
+        {"stage": stage.pk, "version": 1, "confirmed": "on"},
     )
     assert response.status_code == 404
     deal.refresh_from_db()
@@ -55,7 +56,8 @@ def test_outsider_gets_404_for_a_deal_of_another_team(cast: Cast, deal: Deal) ->
 def test_move_through_the_page(cast: Cast, deal: Deal) -> None:
     stage = deal.pipeline.stages.get(position=3)
     response = _client_for(cast.manager).post(
-        reverse("web:deal-action", args=[deal.pk, "move"]), {"stage": stage.pk, "version": 1}
+        reverse("web:deal-action", args=[deal.pk, "move"]),
+        {"stage": stage.pk, "version": 1, "confirmed": "on"},
     )
     assert response.status_code == 302
     deal.refresh_from_db()
@@ -68,10 +70,12 @@ def test_stale_version_is_shown_as_a_conflict_and_nothing_changes(cast: Cast, de
     stage2 = deal.pipeline.stages.get(position=2)
     stage3 = deal.pipeline.stages.get(position=3)
     client.post(
-        reverse("web:deal-action", args=[deal.pk, "move"]), {"stage": stage2.pk, "version": 1}
+        reverse("web:deal-action", args=[deal.pk, "move"]),
+        {"stage": stage2.pk, "version": 1, "confirmed": "on"},
     )
     response = client.post(
-        reverse("web:deal-action", args=[deal.pk, "move"]), {"stage": stage3.pk, "version": 1}
+        reverse("web:deal-action", args=[deal.pk, "move"]),
+        {"stage": stage3.pk, "version": 1, "confirmed": "on"},
     )
     assert response.status_code == 400
     assert "Someone else changed this deal" in response.content.decode()

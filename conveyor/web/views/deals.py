@@ -9,26 +9,40 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
 from conveyor.accounts.models import User
 from conveyor.core.errors import ServiceError
 from conveyor.pipelines import services as deal_services
-from conveyor.pipelines.models import Deal
+from conveyor.pipelines.models import Deal, PlaybookCheck
+from conveyor.pipelines.playbooks import playbook_items
 from conveyor.pipelines.selectors import lifecycle_of
 from conveyor.touches import services as touch_services
-from conveyor.touches.selectors import deal_open_tasks, deal_timeline, visible_deal
+from conveyor.touches.models import Outcome, Touch, TouchKind
+from conveyor.touches.selectors import (
+    cadence_progress,
+    deal_open_tasks,
+    deal_timeline,
+    rhythm,
+    visible_deal,
+)
 from conveyor.web.forms import (
     DealActionForm,
     LoseForm,
     MoveForm,
+    PlaybookCheckForm,
     ReopenForm,
     TaskForm,
     TouchForm,
     WinForm,
     add_service_error,
 )
+
+# After a closing touch: "advanced" offers the move to the next stage, "refused" the loss dialog.
+OFFERS = {"move", "lose"}
 
 
 def _deal_or_404(request: HttpRequest, pk: int) -> Deal:
@@ -38,10 +52,21 @@ def _deal_or_404(request: HttpRequest, pk: int) -> Deal:
         raise Http404 from exc
 
 
-def _forms(deal: Deal, bound: dict[str, Any] | None = None) -> dict[str, Any]:
+def _next_stage_id(deal: Deal) -> int:
+    following = (
+        deal.pipeline.stages.filter(is_archived=False, position__gt=deal.stage.position)
+        .order_by("position")
+        .values_list("pk", flat=True)
+        .first()
+    )
+    return following or deal.stage_id
+
+
+def _forms(deal: Deal, bound: dict[str, Any] | None = None, offer: str = "") -> dict[str, Any]:
     initial = {"version": deal.version}
+    move_to = _next_stage_id(deal) if offer == "move" else deal.stage_id
     forms: dict[str, Any] = {
-        "move_form": MoveForm(deal=deal, initial={**initial, "stage": deal.stage_id}),
+        "move_form": MoveForm(deal=deal, initial={**initial, "stage": move_to}),
         "win_form": WinForm(deal=deal, initial={**initial, "amount": deal.amount}),
         "lose_form": LoseForm(deal=deal, initial=initial),
         "reopen_form": ReopenForm(deal=deal, initial=initial),
@@ -52,13 +77,34 @@ def _forms(deal: Deal, bound: dict[str, Any] | None = None) -> dict[str, Any]:
     return forms
 
 
+def _playbook(deal: Deal) -> list[dict[str, Any]]:
+    """The current stage's checklist with what is ticked for this deal (one query)."""
+    ticked = set(
+        PlaybookCheck.objects.filter(deal=deal, stage_id=deal.stage_id).values_list(
+            "item", flat=True
+        )
+    )
+    return [
+        {"text": item.text, "mandatory": item.mandatory, "checked": item.text in ticked}
+        for item in playbook_items(deal.stage)
+    ]
+
+
 def _render(request: HttpRequest, deal: Deal, bound: dict[str, Any] | None = None) -> HttpResponse:
+    offer = request.GET.get("offer", "")
+    offer = offer if offer in OFFERS and deal.status == "open" else ""
+    playbook = _playbook(deal)
     context = {
         "deal": deal,
         "timeline": deal_timeline(deal),
         "open_tasks": deal_open_tasks(deal),
         "lifecycle": lifecycle_of(deal.person),
-        **_forms(deal, bound),
+        "rhythm": rhythm(deal),
+        "cadences": cadence_progress(deal),
+        "playbook": playbook,
+        "unchecked": [item for item in playbook if not item["checked"]],
+        "offer": offer,
+        **_forms(deal, bound, offer),
     }
     return render(request, "web/deals/detail.html", context, status=400 if bound else 200)
 
@@ -99,6 +145,12 @@ def _touch(deal: Deal, user: User, data: dict[str, Any]) -> object:
     return touch_services.touch_log(by=user, deal=deal, **data)
 
 
+def _check(deal: Deal, user: User, data: dict[str, Any]) -> object:
+    return deal_services.playbook_check(
+        deal_id=deal.pk, item=data["item"], checked=data["checked"], by=user
+    )
+
+
 def _task(deal: Deal, user: User, data: dict[str, Any]) -> object:
     return touch_services.task_schedule(by=user, assignee=deal.owner or user, deal=deal, **data)
 
@@ -111,7 +163,36 @@ ACTIONS: dict[str, tuple[type[DealActionForm], Callable[[Deal, User, dict[str, A
     "reopen": (ReopenForm, _reopen),
     "touch": (TouchForm, _touch),
     "task": (TaskForm, _task),
+    "check": (PlaybookCheckForm, _check),
 }
+
+
+def _after_touch(request: HttpRequest, deal: Deal, touch: Touch) -> HttpResponse:
+    """Say what the touch means for the deal's rhythm, and offer its consequence."""
+    pace = rhythm(deal)
+    if touch.kind == TouchKind.CLOSING and pace.closing_too_early:
+        messages.warning(
+            request,
+            _(
+                "Only %(n)s warming touches before this closing one; the rhythm that sells is "
+                "about %(per)s warming to one closing."
+            )
+            % {"n": pace.warming_before_last_closing, "per": pace.per_closing},
+        )
+    if pace.too_many_touches:
+        messages.warning(
+            request,
+            _("%(n)s touches and no first sale yet: time to rethink this deal.")
+            % {"n": pace.total},
+        )
+    url = reverse("web:deal", args=[deal.pk])
+    if touch.outcome == Outcome.ADVANCED:
+        messages.info(request, _("The client took the step. Move the deal on?"))
+        return redirect(f"{url}?offer=move#move")
+    if touch.outcome == Outcome.REFUSED:
+        messages.info(request, _("The client refused. Close the deal as lost, with the reason?"))
+        return redirect(f"{url}?offer=lose#lose")
+    return redirect(url)
 
 
 @login_required
@@ -126,11 +207,16 @@ def deal_action(request: HttpRequest, pk: int, action: str) -> HttpResponse:
     form = form_class(request.POST, deal=deal)
     if form.is_valid():
         try:
-            perform(deal, user, form.cleaned_data)
+            result = perform(deal, user, form.cleaned_data)
         except ServiceError as error:
             add_service_error(form, error)
         else:
             messages.success(request, _("Saved."))
+            back = request.POST.get("next", "")
+            if back and url_has_allowed_host_and_scheme(back, allowed_hosts={request.get_host()}):
+                return redirect(back)  # e.g. a touch logged from a board card
+            if isinstance(result, Touch):
+                return _after_touch(request, deal, result)
             return redirect("web:deal", pk=deal.pk)
     deal.refresh_from_db()
     return _render(request, deal, {f"{action}_form": form})
