@@ -7,7 +7,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 BENCH_DEALS ?= 100000
 
-.PHONY: install run test lint typecheck pytest pytest-pg bench bench-intake bench-import-crm messages clean
+.PHONY: install run test lint typecheck pytest pytest-pg bench bench-intake bench-import-crm bench-rules messages clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -70,6 +70,7 @@ bench: install
 	$(BIN)/python -m bench.run --deals $(BENCH_DEALS)
 	$(MAKE) --no-print-directory bench-intake
 	$(MAKE) --no-print-directory bench-import-crm
+	$(MAKE) --no-print-directory bench-rules
 
 # Web-form posts/s under gunicorn, loaded by wrk on loopback (SKIPPED without wrk or PostgreSQL).
 bench-intake: install
@@ -82,6 +83,14 @@ BENCH_IMPORT_ROWS ?= 100000
 bench-import-crm: install
 	$(BIN)/python -m bench.crm_import --db sqlite --rows $(BENCH_IMPORT_ROWS)
 	$(BIN)/python -m bench.crm_import --db pg --rows $(BENCH_IMPORT_ROWS)
+
+BENCH_RULES_RUNS ?= 500
+
+# Automation rule runs/s drained by one worker, database and rq backends (SKIPPED when
+# PostgreSQL or Redis is unreachable).
+bench-rules: install
+	$(BIN)/python -m bench.rules --db sqlite --runs $(BENCH_RULES_RUNS)
+	$(BIN)/python -m bench.rules --db pg --runs $(BENCH_RULES_RUNS)
 
 clean:
 	rm -rf $(VENV) var

@@ -165,7 +165,7 @@ def stage_hours_percentile_cont(
     }
 
 
-def _interpolate(ordered: Sequence[float], fraction: Fraction) -> float:
+def interpolate(ordered: Sequence[float], fraction: Fraction) -> float:
     """Linear interpolation between 0-based ranks, as percentile_cont and numpy 'linear' do.
 
     The rank position fraction * (n - 1) is exact (a Fraction), so the two ranks are too.
@@ -207,7 +207,7 @@ def stage_hours_in_python(
     for stage_id in list(by_stage):
         ordered = sorted(by_stage.pop(stage_id))  # one stage's list in memory at a time
         result[stage_id] = StageHours(
-            median=_hours(_interpolate(ordered, MEDIAN)), p90=_hours(_interpolate(ordered, P90))
+            median=_hours(interpolate(ordered, MEDIAN)), p90=_hours(interpolate(ordered, P90))
         )
     return result
 
@@ -234,7 +234,13 @@ class _StageTally:
 
 
 def funnel(
-    *, pipeline: Pipeline, date_from: dt.date, date_to: dt.date, user: User | None = None
+    *,
+    pipeline: Pipeline,
+    date_from: dt.date,
+    date_to: dt.date,
+    user: User | None = None,
+    scope: Q = _ALL,
+    change_scope: Q = _ALL,
 ) -> dict[str, Any]:
     """The funnel of the deals opened in [date_from, date_to) in `pipeline` (DESIGN §4, §5).
 
@@ -244,6 +250,9 @@ def funnel(
     Three queries: the pipeline's stages, one GROUP BY over the cohort's deals (status, highest
     position, current stage, loss stage, reason, refusal) and one over their finished stage
     intervals (time-in-stage percentiles).
+
+    `scope` narrows the cohort further (a report filter on deals) and `change_scope` the same
+    filter seen from the stage changes (through `deal__`).
     """
     window = Window(date_from, date_to)
     stages = list(
@@ -254,6 +263,7 @@ def funnel(
     groups = (
         Deal.objects.filter(
             visible_q(user) if user is not None else _ALL,
+            scope,
             pipeline=pipeline,
             opened_at__gte=window.start,
             opened_at__lt=window.end,
@@ -288,7 +298,9 @@ def funnel(
             tally.lost_by_reason[group["lost_reason__name"]] += deals
 
     hours = stage_hours(
-        pipeline, window, visible_q(user, owner_field="deal__owner") if user is not None else _ALL
+        pipeline,
+        window,
+        (visible_q(user, owner_field="deal__owner") if user is not None else _ALL) & change_scope,
     )
     touched.update(hours)
 

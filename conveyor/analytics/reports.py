@@ -1,76 +1,127 @@
-"""The report registry: each report's function, its parameters and its CSV flattening.
+"""The report registry: each report's function, its tables and its CSV flattening.
 
-Every report is one function in `queries.py` returning a JSON-ready dict (DESIGN §5). The web
-page, the API and the `conveyor report` command look reports up here by name, so a new report
-plugs in with one `Report` entry in `REPORTS`.
+A report is one module in `conveyor.analytics.metrics` defining `REPORT = Report(...)`: `run`
+takes a `ReportFilter` (and the report's own `options` as keywords) and returns a JSON-ready dict
+(DESIGN §5); `tables` lays that same dict out as titled tables for the web page and the CSV
+export. The web page, the API and `conveyor report` look reports up here by name, so a new report
+plugs in by adding its module.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
+import importlib
+import pkgutil
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
-from conveyor.analytics import queries
+from django.utils.functional import Promise
+
+from conveyor.analytics.filters import ReportFilter
 from conveyor.core.csvsafe import to_csv
 
-__all__ = ["REPORTS", "Report", "funnel_csv", "to_csv"]
+__all__ = ["REPORTS", "Option", "Report", "Table", "report_csv", "to_csv"]
 
 CsvTable = tuple[list[str], list[list[Any]]]
 
 
 @dataclass(frozen=True)
+class Table:
+    """One table of a report as shown: `columns` are (JSON key, heading) pairs; `bar` names the
+    column drawn as a bar chart beside the numbers; `link` the column holding a record's URL."""
+
+    title: str | Promise
+    columns: Sequence[tuple[str, str | Promise]]
+    rows: Sequence[dict[str, Any]]
+    bar: str = ""
+    link: str = ""
+    note: str | Promise = ""
+    percent: tuple[str, ...] = ()  # columns holding fractions, shown as percentages
+
+    def header(self) -> list[str]:
+        return [key for key, _ in self.columns]
+
+    def values(self) -> list[list[Any]]:
+        return [[row.get(key) for key, _ in self.columns] for row in self.rows]
+
+
+@dataclass(frozen=True)
 class Report:
-    """One report. `run` takes keyword arguments (date_from, date_to, and pipeline when
-    `needs_pipeline`) and returns the report's dict; `csv` turns that dict into a header and
-    rows."""
+    """One report. `needs_pipeline`: the report is about one pipeline and refuses to run
+    without it (the funnel)."""
 
     name: str
+    title: str | Promise
     run: Callable[..., dict[str, Any]]
-    csv: Callable[[dict[str, Any]], CsvTable]
+    tables: Callable[[dict[str, Any]], list[Table]]
     help: str = ""
     needs_pipeline: bool = False
+    # Parameters beyond the common filter: name -> Option (passed to `run` as keywords).
+    options: dict[str, Option] = field(default_factory=dict)
+
+    def execute(self, filters: ReportFilter, **options: Any) -> dict[str, Any]:
+        """Run with every option given or defaulted (callers pass what the user chose)."""
+        chosen = {name: option.default for name, option in self.options.items()}
+        chosen.update({k: v for k, v in options.items() if k in self.options and v is not None})
+        return self.run(filters, **chosen)
 
 
-FUNNEL_CSV_HEADER = [
-    "position",
-    "stage",
-    "reached",
-    "conversion_to_next",
-    "lost",
-    "refused_by_us",
-    "open",
-    "hours_in_stage_median",
-    "hours_in_stage_p90",
-    "lost_by_reason",
-]
+@dataclass(frozen=True)
+class Option:
+    """A report's own parameter: an int (e.g. months of history) or one of `choices`."""
+
+    default: int | str
+    help: str | Promise
+    choices: tuple[str, ...] = ()
+
+    def parse(self, raw: str) -> int | str:
+        """The value from text (query string, command line); ValueError when it is not one."""
+        if self.choices:
+            if raw not in self.choices:
+                raise ValueError(raw)
+            return raw
+        value = int(raw)
+        if value < 1:
+            raise ValueError(raw)
+        return value
 
 
-def _reasons_cell(lost_by_reason: dict[str, int]) -> str:
-    return "; ".join(f"{reason}={count}" for reason, count in lost_by_reason.items())
+def report_csv(report: Report, data: dict[str, Any]) -> CsvTable:
+    """The report's main (first) table as a CSV header and rows."""
+    tables = report.tables(data)
+    if not tables:
+        return [], []
+    return tables[0].header(), tables[0].values()
 
 
-def funnel_csv(report: dict[str, Any]) -> CsvTable:
-    """One row per stage; loss reasons as `reason=count; ...`."""
-    rows = [
-        [
-            *(stage[column] for column in FUNNEL_CSV_HEADER[:-1]),
-            _reasons_cell(stage["lost_by_reason"]),
-        ]
-        for stage in report["stages"]
-    ]
-    return list(FUNNEL_CSV_HEADER), rows
+class _Registry(Mapping[str, Report]):
+    """The reports by name, found on first use: metric modules import this module for
+    `Report` and `Table`, so discovering them at import time would be circular."""
+
+    def __init__(self) -> None:
+        self._found: dict[str, Report] | None = None
+
+    def _reports(self) -> dict[str, Report]:
+        if self._found is None:
+            from conveyor.analytics import metrics
+
+            found: dict[str, Report] = {}
+            for module in sorted(pkgutil.iter_modules(metrics.__path__), key=lambda m: m.name):
+                report = importlib.import_module(f"{metrics.__name__}.{module.name}").REPORT
+                if report.name in found:
+                    raise RuntimeError(f"two reports are named {report.name!r}")
+                found[report.name] = report
+            self._found = dict(sorted(found.items()))
+        return self._found
+
+    def __getitem__(self, name: str) -> Report:
+        return self._reports()[name]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._reports())
+
+    def __len__(self) -> int:
+        return len(self._reports())
 
 
-REPORTS: dict[str, Report] = {
-    report.name: report
-    for report in (
-        Report(
-            name="funnel",
-            run=queries.funnel,
-            csv=funnel_csv,
-            help="Stage-by-stage funnel of the deals opened in the window (DESIGN §4).",
-            needs_pipeline=True,
-        ),
-    )
-}
+REPORTS: Mapping[str, Report] = _Registry()

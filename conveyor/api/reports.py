@@ -6,15 +6,15 @@ import datetime as dt
 from typing import Any
 
 from django.http import HttpRequest
-from django.utils import timezone
 from django.utils.translation import gettext as _
 from ninja import Router
 
 from conveyor.analytics.reports import REPORTS
+from conveyor.analytics.selectors import report_filter
 from conveyor.api.auth import api_user
 from conveyor.api.errors import ApiError
 from conveyor.api.types import Id
-from conveyor.pipelines.selectors import pipelines_for
+from conveyor.core.errors import ServiceError
 
 router = Router()
 
@@ -26,25 +26,42 @@ def report(
     date_from: dt.date | None = None,
     date_to: dt.date | None = None,
     pipeline_id: Id | None = None,
+    segment_id: Id | None = None,
+    team_id: Id | None = None,
+    manager_id: Id | None = None,
+    source: str = "",
+    period: str | None = None,
+    months: int | None = None,
 ) -> dict[str, Any]:
-    """Reports count only the deals the caller may see. `date_to` is exclusive; the default
-    window is the last 90 days."""
+    """Reports count only the records the caller may see. `date_to` is exclusive; the default
+    window is the last 90 days. `period` (day|week|month) and `months` apply to the reports
+    that take them (key-counts; forecast)."""
     user = api_user(request)
     found = REPORTS.get(name)
     if found is None:
         raise ApiError(404, _("No such report."), fields={"name": sorted(REPORTS)})
-    today = timezone.localdate()
-    date_to = date_to or today + dt.timedelta(days=1)
-    date_from = date_from or date_to - dt.timedelta(days=90)
-    if date_from >= date_to:
-        raise ApiError(
-            422, _("date_from must be before date_to."), fields={"date_from": [_("After date_to.")]}
+    try:
+        filters = report_filter(
+            user,
+            date_from=date_from,
+            date_to=date_to,
+            pipeline_id=pipeline_id,
+            segment_id=segment_id,
+            team_id=team_id,
+            manager_id=manager_id,
+            source=source,
+            report=found,
         )
-    kwargs: dict[str, Any] = {"date_from": date_from, "date_to": date_to, "user": user}
-    if found.needs_pipeline:
-        if pipeline_id is None:
+    except ServiceError as error:
+        raise ApiError(422, error.message, fields={error.field or "": [error.message]}) from None
+    options: dict[str, Any] = {}
+    for option_name, raw in (("period", period), ("months", months)):
+        if raw is None or option_name not in found.options:
+            continue
+        try:
+            options[option_name] = found.options[option_name].parse(str(raw))
+        except ValueError:
             raise ApiError(
-                422, _("This report needs pipeline_id."), fields={"pipeline_id": [_("Required.")]}
-            )
-        kwargs[_("pipeline")] = pipelines_for(user).get(pk=pipeline_id)
-    return found.run(**kwargs)
+                422, _("Not a valid value."), fields={option_name: [_("Not a valid value.")]}
+            ) from None
+    return found.execute(filters, **options)

@@ -20,6 +20,7 @@ from django.db.models import Max, OuterRef, Q, Subquery
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 
 from conveyor.accounts.calendar import WorkCalendar
 from conveyor.accounts.models import User
@@ -41,7 +42,7 @@ from conveyor.automation.tasks import (
     webhook_deliver_job,
 )
 from conveyor.core.errors import ServiceError
-from conveyor.core.jobs import enqueue_on_commit
+from conveyor.core.jobs import enqueue_on_commit, queue_prune
 from conveyor.intake.models import Lead
 from conveyor.pipelines import services as deal_services
 from conveyor.pipelines.models import ChangeKind, Deal, DealStatus, Pipeline, Stage, StageChange
@@ -249,10 +250,12 @@ def _start_cadence(run: AutomationRun) -> str:
     deal = _open_deal(run)
     cadence = _param(run, "cadence_id", Cadence)
     cadence_run = cadence_start(deal=deal, cadence=cadence, by=None, stage=deal.stage)
-    return _("Cadence '%(name)s' started (%(n)s tasks).") % {
-        "name": cadence.name,
-        "n": cadence_run.tasks.count(),
-    }
+    planned = cadence_run.tasks.count()
+    return ngettext(
+        "Cadence '%(name)s' started (%(n)s task).",
+        "Cadence '%(name)s' started (%(n)s tasks).",
+        planned,
+    ) % {"name": cadence.name, "n": planned}
 
 
 def _target(run: AutomationRun) -> tuple[Pipeline, Stage | None]:
@@ -325,7 +328,9 @@ def _call_webhook(run: AutomationRun) -> str:
         event_id=f"rule-{run.rule_id}:{run.event_key}",
         endpoint=endpoint,
     )
-    return _("%(n)s webhook delivery queued.") % {"n": len(deliveries)}
+    return ngettext(
+        "%(n)s webhook delivery queued.", "%(n)s webhook deliveries queued.", len(deliveries)
+    ) % {"n": len(deliveries)}
 
 
 ACTIONS: dict[str, Callable[[AutomationRun], str]] = {
@@ -496,4 +501,4 @@ def periodic_checks(now: dt.datetime | None = None) -> str:
         for pk in attempts.due_ids(model, older_than=SWEEP_GRACE):
             job.enqueue(pk)
             swept += 1
-    return f"fired {fired}, re-enqueued {swept}"
+    return f"fired {fired}, re-enqueued {swept}, pruned {queue_prune(now)}"

@@ -35,3 +35,30 @@ def periodic_claim(name: str, every: dt.timedelta, now: dt.datetime | None = Non
     PeriodicSlot.objects.get_or_create(name=name, defaults={"due_at": now})
     claimed = PeriodicSlot.objects.filter(name=name, due_at__lte=now).update(due_at=now + every)
     return claimed == 1
+
+
+# Queue rows of the database backend are transport only (the runs, e-mails and deliveries hold
+# the truth), so finished ones go after a week. A row still RUNNING after a day belongs to a
+# worker that died mid-job (no attempt takes more than minutes): its work was re-enqueued by the
+# sweep, so the row is only clutter.
+KEEP_FINISHED = dt.timedelta(days=7)
+ORPHAN_AFTER = dt.timedelta(days=1)
+
+
+def queue_prune(now: dt.datetime | None = None) -> int:
+    """Delete old finished and orphaned rows of the database queue; returns how many."""
+    from django.conf import settings
+
+    if settings.TASKS["default"]["BACKEND"] != "django_tasks_db.DatabaseBackend":
+        return 0
+    from django_tasks.base import TaskResultStatus
+    from django_tasks_db.models import DBTaskResult
+
+    now = now or timezone.now()
+    finished, _ = (
+        DBTaskResult.objects.finished().filter(finished_at__lt=now - KEEP_FINISHED).delete()
+    )
+    orphans, _ = DBTaskResult.objects.filter(
+        status=TaskResultStatus.RUNNING, started_at__lt=now - ORPHAN_AFTER
+    ).delete()
+    return finished + orphans

@@ -2,9 +2,10 @@
 
 The §5 format carries the history (people, deals, stage changes, touches, plans); what a living
 CRM also has and the format lacks is added here: the next planned task on most open deals, the
-default 5 warming + 1 closing cadence, qualification questions, temperatures, stage
-probabilities and rot days. Every write is a bulk insert or a set-based update, so the default
-size builds in seconds on SQLite.
+default 5 warming + 1 closing cadence, stage playbooks and scripts, the automation rules of a
+running conveyor (won → repeat-sales deal, a no-touch reminder), an e-mail template,
+qualification questions, temperatures, stage probabilities and rot days. Every write is a bulk
+insert or a set-based update, so the default size builds in seconds on SQLite.
 """
 
 from __future__ import annotations
@@ -25,6 +26,13 @@ from django.db.models import Count, Q
 from django.utils import timezone
 
 from conveyor.accounts.models import Role, Team, User
+from conveyor.automation.models import (
+    Action,
+    AutomationRule,
+    EmailTemplate,
+    EmailTemplateText,
+    Trigger,
+)
 from conveyor.core.timewindow import account_tz
 from conveyor.dataset.generate import SEGMENTS, SegmentSpec, add_months, generate_dataset
 from conveyor.dataset.importer import import_dataset
@@ -96,6 +104,60 @@ QUESTIONS: dict[str, tuple[tuple[str, str, list[str], object], ...]] = {
     ),
 }
 
+# Playbooks, by what a stage is (its role in the first-sale funnel): the checklist of standard
+# actions (a leading "!" marks an item the head made mandatory) and the tested words.
+PLAYBOOKS: dict[str, tuple[tuple[str, ...], str]] = {
+    "first": (
+        (
+            "Called back within an hour",
+            "Asked the qualification questions",
+            "Planned the next touch",
+        ),
+        "Hello, this is {manager} from Conveyor: you left a request. What task do you want to "
+        "solve first?",
+    ),
+    "key": (
+        (
+            "Confirmed the meeting the day before",
+            "Prepared a case from their industry",
+            "Agreed the next step before saying goodbye",
+        ),
+        "Before we show anything: what would make this meeting worth your time?",
+    ),
+    "proposal": (
+        (
+            "!Sent the proposal with the price",
+            "Agreed the day they will decide",
+            "Called the next day to answer questions",
+        ),
+        "Did you have a chance to look at the proposal? Which part should we go through together?",
+    ),
+    "other": (
+        ("Planned the next touch",),
+        "",
+    ),
+}
+NO_TOUCH_DAYS = 7
+REPEAT_AFTER_DAYS = 14
+THANKS_TEMPLATE = "Thank you for the purchase"
+THANKS_TEXTS: dict[str, tuple[str, str]] = {
+    "en": (
+        "Thank you, {{ person.first_name }}!",
+        "Hello {{ person.first_name }},\n\nthank you for choosing us for {{ deal.title }}. "
+        "I am your manager from now on: write to me any time.\n\n{{ manager.name }}",
+    ),
+    "ru": (
+        "Спасибо, {{ person.first_name }}!",
+        "Здравствуйте, {{ person.first_name }}!\n\nСпасибо, что выбрали нас: {{ deal.title }}. "  # noqa: RUF001
+        "Теперь я ваш менеджер — пишите в любое время.\n\n{{ manager.name }}",
+    ),
+    "bg": (
+        "Благодарим, {{ person.first_name }}!",
+        "Здравейте, {{ person.first_name }}!\n\nБлагодарим, че избрахте нас: {{ deal.title }}. "  # noqa: RUF001
+        "Отсега аз съм вашият мениджър — пишете ми по всяко време.\n\n{{ manager.name }}",
+    ),
+}
+
 # Rot days (how long a deal may sit before it rots) for the stages where deals tend to stall.
 ROT_DAYS = {"Received the proposal": 7, "Told us their task": 5, "Gave feedback": 14}
 
@@ -148,6 +210,8 @@ def demo_build(
         _users_and_team()
         _stages()
         cadence = _cadence()
+        _playbooks()
+        _rules(cadence)
         _questions()
         _temperatures()
         tasks = _tasks(rng, cadence)
@@ -250,6 +314,86 @@ def _cadence() -> Cadence:
     # The first two stages of every first-sale funnel: where warming matters most.
     cadence.stages.add(*Stage.objects.filter(pipeline__process=Process.CONVERSION, position__lte=2))
     return cadence
+
+
+def _playbook_role(stage: Stage) -> str:
+    if stage.position == 1:
+        return "first"
+    if stage.is_key_meeting:
+        return "key"
+    if "proposal" in stage.name.lower():
+        return "proposal"
+    return "other"
+
+
+def _playbooks() -> None:
+    """Checklists and scripts on the first-sale stages; the exit criterion came with the data."""
+    changed: list[Stage] = []
+    for stage in Stage.objects.filter(pipeline__process=Process.CONVERSION, playbook=[]):
+        items, script = PLAYBOOKS[_playbook_role(stage)]
+        stage.playbook = [
+            {"text": item.removeprefix("!"), "mandatory": item.startswith("!")} for item in items
+        ]
+        stage.script = script
+        changed.append(stage)
+    Stage.objects.bulk_update(changed, ["playbook", "script"])
+
+
+def _rules(cadence: Cadence) -> None:
+    """The digital pipeline of each segment: a first sale opens the repeat-sales deal, silence
+    plans a reminder, and a thank-you e-mail waits to be switched on once SMTP is set."""
+    template, created = EmailTemplate.objects.get_or_create(name=THANKS_TEMPLATE)
+    if created:
+        EmailTemplateText.objects.bulk_create(
+            EmailTemplateText(template=template, language=language, subject=subject, body=body)
+            for language, (subject, body) in THANKS_TEXTS.items()
+        )
+    pipelines = Pipeline.objects.filter(segment__isnull=False)
+    repeat_of = {p.segment_id: p for p in pipelines if p.process == Process.ACCOUNT_MANAGEMENT}
+    rules: list[AutomationRule] = []
+    for pipeline in pipelines.filter(process=Process.CONVERSION).order_by("pk"):
+        if pipeline.automation_rules.exists():
+            continue
+        repeat = repeat_of.get(pipeline.segment_id)
+        if repeat is not None:
+            rules.append(
+                AutomationRule(
+                    name="Won: open the repeat-sales deal",
+                    pipeline=pipeline,
+                    trigger=Trigger.DEAL_WON,
+                    delay_days=REPEAT_AFTER_DAYS,
+                    action=Action.COPY_TO_PIPELINE,
+                    params={"pipeline_id": repeat.pk},
+                    position=1,
+                )
+            )
+        rules.append(
+            AutomationRule(
+                name=f"No touch for {NO_TOUCH_DAYS} days: remind the manager",
+                pipeline=pipeline,
+                trigger=Trigger.NO_TOUCH,
+                delay_days=NO_TOUCH_DAYS,
+                action=Action.CREATE_TASK,
+                params={
+                    "title": "No touch for a week: call and ask how their task is going",
+                    "kind": TouchKind.WARMING,
+                    "channel": Channel.CALL,
+                },
+                position=2,
+            )
+        )
+        rules.append(
+            AutomationRule(
+                name="Won: thank-you e-mail (switch on once SMTP is set)",
+                pipeline=pipeline,
+                trigger=Trigger.DEAL_WON,
+                action=Action.SEND_EMAIL,
+                params={"template_id": template.pk},
+                is_active=False,
+                position=3,
+            )
+        )
+    AutomationRule.objects.bulk_create(rules)
 
 
 def _questions() -> None:

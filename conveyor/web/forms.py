@@ -8,11 +8,10 @@ from typing import Any
 
 from django import forms
 from django.db.models import Q, QuerySet
-from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import pgettext_lazy
 
-from conveyor.accounts.models import TokenKind, TokenScope, User
+from conveyor.accounts.models import Team, TokenKind, TokenScope, User
 from conveyor.core.errors import ServiceError
 from conveyor.intake.crm_import.profiles import FIELDS, PROFILES
 from conveyor.intake.models import Lead, LeadChannel, default_form_fields
@@ -123,30 +122,6 @@ class TaskForm(DealActionForm):
     )
     kind = forms.ChoiceField(label=_("Kind"), choices=TouchKind.choices)
     channel = forms.ChoiceField(label=_("Channel"), choices=Channel.choices)
-
-
-class FunnelForm(forms.Form):
-    pipeline = forms.ModelChoiceField(
-        queryset=Pipeline.objects.order_by("name"), label=_("Pipeline")
-    )
-    date_from = forms.DateField(label=_("From"), widget=forms.DateInput(attrs={"type": "date"}))
-    date_to = forms.DateField(
-        label=_("To (not included)"), widget=forms.DateInput(attrs={"type": "date"})
-    )
-
-    def clean(self) -> dict[str, Any]:
-        data = super().clean() or {}
-        start: dt.date | None = data.get("date_from")
-        end: dt.date | None = data.get("date_to")
-        if start and end and end <= start:
-            self.add_error("date_to", _("The end must be after the start."))
-        return data
-
-    @staticmethod
-    def default_window() -> tuple[dt.date, dt.date]:
-        """The last 90 days up to and including today."""
-        today = timezone.localdate()
-        return today - dt.timedelta(days=90), today + dt.timedelta(days=1)
 
 
 class LeadForm(forms.Form):
@@ -375,3 +350,72 @@ class TokenForm(forms.Form):
         widget=forms.CheckboxSelectMultiple,
         help_text=_("“Send leads” alone lets a website post leads and nothing else."),
     )
+
+
+class ReportForm(forms.Form):
+    """The common report filter (window, segment, pipeline, team, manager, source) plus the
+    report's own options; choices are limited to what the viewer may see."""
+
+    date_from = forms.DateField(
+        label=_("From"), required=False, widget=forms.DateInput(attrs={"type": "date"})
+    )
+    date_to = forms.DateField(
+        label=_("To (not included)"),
+        required=False,
+        widget=forms.DateInput(attrs={"type": "date"}),
+    )
+    segment_id = forms.ModelChoiceField(
+        queryset=Segment.objects.order_by("name"), label=_("Segment"), required=False
+    )
+    pipeline_id = forms.ModelChoiceField(
+        queryset=Pipeline.objects.order_by("name"), label=_("Pipeline"), required=False
+    )
+    team_id = forms.ModelChoiceField(queryset=Team.objects.none(), label=_("Team"), required=False)
+    manager_id = forms.ModelChoiceField(
+        queryset=User.objects.none(), label=_("Manager"), required=False
+    )
+    source = forms.CharField(label=_("Source"), max_length=64, required=False)
+
+    def __init__(self, *args: Any, viewer: User, report: Any, **kwargs: Any) -> None:
+        from conveyor.analytics.selectors import managers_for, teams_for
+
+        super().__init__(*args, **kwargs)
+        self.report = report
+        self.fields["team_id"].queryset = teams_for(viewer)  # type: ignore[attr-defined]
+        self.fields["manager_id"].queryset = managers_for(viewer)  # type: ignore[attr-defined]
+        self.fields["pipeline_id"].required = report.needs_pipeline
+        for name, option in report.options.items():
+            if option.choices:
+                self.fields[name] = forms.ChoiceField(
+                    label=option.help,
+                    choices=[(c, c) for c in option.choices],
+                    initial=option.default,
+                    required=False,
+                )
+            else:
+                self.fields[name] = forms.IntegerField(
+                    label=option.help, min_value=1, initial=option.default, required=False
+                )
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        start: dt.date | None = data.get("date_from")
+        end: dt.date | None = data.get("date_to")
+        if start and end and end <= start:
+            self.add_error("date_to", _("The end must be after the start."))
+        return data
+
+    def filter_kwargs(self) -> dict[str, Any]:
+        data = self.cleaned_data
+        return {
+            "date_from": data.get("date_from"),
+            "date_to": data.get("date_to"),
+            **{
+                name: data[name].pk if data.get(name) is not None else None
+                for name in ("segment_id", "pipeline_id", "team_id", "manager_id")
+            },
+            "source": data.get("source") or "",
+        }
+
+    def options(self) -> dict[str, Any]:
+        return {name: self.cleaned_data.get(name) or None for name in self.report.options}

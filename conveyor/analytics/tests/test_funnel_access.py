@@ -70,7 +70,7 @@ def test_the_funnel_page_is_scoped_to_the_logged_in_user(cast: Cast, pipeline: P
     client.force_login(cast.manager)
     response = client.get(
         reverse("web:funnel"),
-        {"pipeline": pipeline.pk, "date_from": "2026-03-01", "date_to": "2026-04-01"},
+        {"pipeline_id": pipeline.pk, "date_from": "2026-03-01", "date_to": "2026-04-01"},
     )
     assert response.status_code == 200
-    assert response.context["report"]["cohort"] == 1
+    assert response.context["data"]["cohort"] == 1

@@ -119,7 +119,8 @@ def test_log_in_work_a_deal_and_read_the_funnel(
     page.goto(f"{base}/inbox/")
     expect(page.locator("table")).to_contain_text("Vera Visitor")
 
-    page.get_by_role("link", name="Funnel report").click()
+    page.get_by_role("link", name="Reports").click()
+    page.get_by_role("link", name="Funnel", exact=True).click()
     expect(page.locator("table.report tbody tr").first).to_be_visible()
     page.screenshot(path=str(SCREENSHOTS / "funnel.png"), full_page=True)
 

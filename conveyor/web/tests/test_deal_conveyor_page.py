@@ -114,7 +114,7 @@ def test_an_early_closing_touch_gets_a_gentle_warning(cast: Cast, deal: Deal) ->
         client, deal, kind="closing", channel="call", step="meeting", outcome="not_advanced"
     )
     page = client.get(response.url).content.decode()  # type: ignore[attr-defined]
-    assert "Only 1 warming touches before this closing one" in page
+    assert "Only 1 warming touch before this closing one" in page
     assert "1 warming : 1 closing" in page
 
 

@@ -12,6 +12,7 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 from django.views.decorators.http import require_POST
 
 from conveyor.accounts.models import User
@@ -173,16 +174,23 @@ def _after_touch(request: HttpRequest, deal: Deal, touch: Touch) -> HttpResponse
     if touch.kind == TouchKind.CLOSING and pace.closing_too_early:
         messages.warning(
             request,
-            _(
+            ngettext(
+                "Only %(n)s warming touch before this closing one; the rhythm that sells is "
+                "about %(per)s warming to one closing.",
                 "Only %(n)s warming touches before this closing one; the rhythm that sells is "
-                "about %(per)s warming to one closing."
+                "about %(per)s warming to one closing.",
+                pace.warming_before_last_closing or 0,
             )
             % {"n": pace.warming_before_last_closing, "per": pace.per_closing},
         )
     if pace.too_many_touches:
         messages.warning(
             request,
-            _("%(n)s touches and no first sale yet: time to rethink this deal.")
+            ngettext(
+                "%(n)s touch and no first sale yet: time to rethink this deal.",
+                "%(n)s touches and no first sale yet: time to rethink this deal.",
+                pace.total,
+            )
             % {"n": pace.total},
         )
     url = reverse("web:deal", args=[deal.pk])

@@ -1,7 +1,9 @@
-"""`conveyor report <name> --from YYYY-MM-DD --to YYYY-MM-DD [--pipeline NAME] --format json|csv`.
+"""`conveyor report <name> --from YYYY-MM-DD --to YYYY-MM-DD [filters] --format json|csv`.
 
 A thin shell around the report registry (`conveyor.analytics.reports.REPORTS`): it parses and
-checks the arguments, runs the report function and prints its dict as JSON or as CSV.
+checks the arguments, runs the report function and prints its dict as JSON or its main table as
+CSV. Filters name things as people see them: `--pipeline NAME`, `--segment NAME`, `--team NAME`,
+`--manager E-MAIL`, `--source TEXT`. The command line sees everything (no viewer).
 """
 
 from __future__ import annotations
@@ -11,9 +13,12 @@ import json
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.db.models import Model
 
-from conveyor.analytics.reports import REPORTS, Report, to_csv
-from conveyor.pipelines.models import Pipeline
+from conveyor.accounts.models import Team, User
+from conveyor.analytics.filters import ReportFilter
+from conveyor.analytics.reports import REPORTS, Report, report_csv, to_csv
+from conveyor.pipelines.models import Pipeline, Segment
 
 FORMATS = ("json", "csv")
 
@@ -25,17 +30,22 @@ def parse_date(option: str, value: str) -> dt.date:
         raise CommandError(f"{option}: {value!r} is not a date in the form YYYY-MM-DD.") from None
 
 
-def find_pipeline(name: str) -> Pipeline:
+def _find(model: type[Model], field: str, value: str, what: str) -> Any:
     try:
-        return Pipeline.objects.get(name=name)
-    except Pipeline.DoesNotExist:
-        names = list(Pipeline.objects.order_by("name").values_list("name", flat=True))
+        return model._default_manager.get(**{field: value})
+    except model.DoesNotExist:  # type: ignore[attr-defined]
+        names = list(model._default_manager.order_by(field).values_list(field, flat=True))
         existing = ", ".join(repr(n) for n in names) if names else "none yet"
-        raise CommandError(f"No pipeline named {name!r}. Existing pipelines: {existing}.") from None
+        raise CommandError(f"No {what} named {value!r}. Existing {what}s: {existing}.") from None
+
+
+def find_pipeline(name: str) -> Pipeline:
+    found: Pipeline = _find(Pipeline, "name", name, "pipeline")
+    return found
 
 
 class Command(BaseCommand):
-    help = "Print a report (DESIGN §5) as JSON or CSV."
+    help = "Print a report (DESIGN §4, §5) as JSON or CSV."
 
     def add_arguments(self, parser: CommandParser) -> None:
         reports = parser.add_subparsers(
@@ -43,10 +53,16 @@ class Command(BaseCommand):
         )
         for report in REPORTS.values():
             sub = reports.add_parser(report.name, help=report.help, description=report.help)
-            if report.needs_pipeline:
-                sub.add_argument(
-                    "--pipeline", required=True, metavar="NAME", help="the pipeline's name"
-                )
+            sub.add_argument(
+                "--pipeline",
+                required=report.needs_pipeline,
+                metavar="NAME",
+                help="the pipeline's name" + (" (required)" if report.needs_pipeline else ""),
+            )
+            sub.add_argument("--segment", metavar="NAME", help="only this segment")
+            sub.add_argument("--team", metavar="NAME", help="only this team's deals")
+            sub.add_argument("--manager", metavar="E-MAIL", help="only this manager's deals")
+            sub.add_argument("--source", metavar="TEXT", default="", help="only this lead source")
             sub.add_argument(
                 "--from",
                 dest="date_from",
@@ -61,6 +77,17 @@ class Command(BaseCommand):
                 metavar="YYYY-MM-DD",
                 help="the day after the window's last day",
             )
+            for name, option in report.options.items():
+                sub.add_argument(
+                    f"--{name.replace('_', '-')}",
+                    dest=f"option_{name}",
+                    metavar=(
+                        "|".join(option.choices)
+                        if option.choices
+                        else type(option.default).__name__.upper()
+                    ),
+                    help=f"{option.help} (default: {option.default})",
+                )
             sub.add_argument("--format", choices=FORMATS, default="json", help="default: json")
 
     def handle(self, *args: Any, **options: Any) -> None:
@@ -71,11 +98,32 @@ class Command(BaseCommand):
             raise CommandError(
                 f"--from ({date_from}) must be before --to ({date_to}); the window is [from, to)."
             )
-        kwargs: dict[str, Any] = {"date_from": date_from, "date_to": date_to}
-        if report.needs_pipeline:
-            kwargs["pipeline"] = find_pipeline(options["pipeline"])
-        data = report.run(**kwargs)
+        filters = ReportFilter(
+            date_from=date_from,
+            date_to=date_to,
+            pipeline=find_pipeline(options["pipeline"]) if options["pipeline"] else None,
+            segment=(
+                _find(Segment, "name", options["segment"], "segment")
+                if options["segment"]
+                else None
+            ),
+            team=_find(Team, "name", options["team"], "team") if options["team"] else None,
+            manager=(
+                _find(User, "email", options["manager"], "manager") if options["manager"] else None
+            ),
+            source=options["source"] or "",
+        )
+        chosen: dict[str, Any] = {}
+        for name, option in report.options.items():
+            raw = options.get(f"option_{name}")
+            if raw is None:
+                continue
+            try:
+                chosen[name] = option.parse(raw)
+            except ValueError:
+                raise CommandError(f"--{name.replace('_', '-')}: {raw!r} is not valid.") from None
+        data = report.execute(filters, **chosen)
         if options["format"] == "csv":
-            self.stdout.write(to_csv(*report.csv(data)), ending="")
+            self.stdout.write(to_csv(*report_csv(report, data)), ending="")
         else:
             self.stdout.write(json.dumps(data, ensure_ascii=False, indent=2))

@@ -1,0 +1,1 @@
+"""One module per report, each defining `REPORT` (see conveyor.analytics.reports)."""

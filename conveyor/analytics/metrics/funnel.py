@@ -1,0 +1,76 @@
+"""`funnel`: stage by stage, the deals opened in the window in one pipeline (DESIGN §4, §5)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.utils.translation import gettext_lazy as _
+
+from conveyor.analytics import queries
+from conveyor.analytics.filters import ReportFilter
+from conveyor.analytics.reports import Report, Table
+
+
+def run(f: ReportFilter) -> dict[str, Any]:
+    if f.pipeline is None:
+        raise ValueError("the funnel is about one pipeline")
+    return queries.funnel(
+        pipeline=f.pipeline,
+        date_from=f.date_from,
+        date_to=f.date_to,
+        scope=f.deal_q(),
+        change_scope=f.deal_q("deal__"),
+    )
+
+
+def _reasons(lost_by_reason: dict[str, int]) -> str:
+    return "; ".join(f"{reason}={count}" for reason, count in lost_by_reason.items())
+
+
+def tables(data: dict[str, Any]) -> list[Table]:
+    rows = [
+        {**stage, "lost_by_reason": _reasons(stage["lost_by_reason"])} for stage in data["stages"]
+    ]
+    return [
+        Table(
+            title=_("Funnel"),
+            columns=(
+                ("position", _("#")),
+                ("stage", _("Stage")),
+                ("reached", _("Reached")),
+                ("conversion_to_next", _("Conversion to next")),
+                ("lost", _("Lost")),
+                ("refused_by_us", _("Refused by us")),
+                ("open", _("Open")),
+                ("hours_in_stage_median", _("Hours in stage, median")),
+                ("hours_in_stage_p90", _("Hours in stage, p90")),
+                ("lost_by_reason", _("Lost by reason")),
+            ),
+            rows=rows,
+            bar="reached",
+            percent=("conversion_to_next",),
+        ),
+        Table(
+            title=_("Cohort"),
+            columns=(
+                ("pipeline", _("Pipeline")),
+                ("cohort", _("Deals opened")),
+                ("won", _("Won")),
+                ("lost", _("Lost")),
+                ("open", _("Open")),
+                ("end_to_end_conversion", _("End-to-end conversion")),
+            ),
+            rows=[data],
+            percent=("end_to_end_conversion",),
+        ),
+    ]
+
+
+REPORT = Report(
+    name="funnel",
+    title=_("Funnel"),
+    run=run,
+    tables=tables,
+    help="Stage-by-stage funnel of the deals opened in the window (DESIGN §4).",
+    needs_pipeline=True,
+)
