@@ -19,8 +19,9 @@ from django.utils.functional import Promise
 
 from conveyor.analytics.filters import ReportFilter
 from conveyor.core.csvsafe import to_csv
+from conveyor.core.xlsx import to_xlsx
 
-__all__ = ["REPORTS", "Option", "Report", "Table", "report_csv", "to_csv"]
+__all__ = ["REPORTS", "Option", "Report", "Table", "report_csv", "report_xlsx", "to_csv"]
 
 CsvTable = tuple[list[str], list[list[Any]]]
 
@@ -84,6 +85,14 @@ class Option:
         if value < 1:
             raise ValueError(raw)
         return value
+
+
+def report_xlsx(report: Report, data: dict[str, Any]) -> bytes:
+    """Every table of the report as a sheet, with the readers' headings (formula-safe)."""
+    return to_xlsx(
+        (str(table.title), [str(heading) for _key, heading in table.columns], table.values())
+        for table in report.tables(data)
+    )
 
 
 def report_csv(report: Report, data: dict[str, Any]) -> CsvTable:

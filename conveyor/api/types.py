@@ -5,8 +5,9 @@ from __future__ import annotations
 import datetime as dt
 from typing import Annotated, Any
 
+from django.utils import timezone
 from ninja import Schema
-from pydantic import BeforeValidator, Field, model_validator
+from pydantic import AfterValidator, BeforeValidator, Field, model_validator
 
 # Ids and versions fit the databases' 64-bit integers; anything larger cannot name a row.
 MAX_INT = 2**63 - 1
@@ -26,9 +27,20 @@ def _iso_only(value: Any) -> Any:
     return value
 
 
+def _in_utc(value: dt.datetime) -> dt.datetime:
+    """The moment in UTC: ISO 8601 allows offsets (e.g. -21:11) PostgreSQL refuses. A naive
+    time is left as it is, for the endpoint to refuse."""
+    if timezone.is_naive(value):
+        return value
+    try:
+        return value.astimezone(dt.UTC)
+    except (OverflowError, ValueError):
+        raise ValueError("The date-time is out of range.") from None
+
+
 Id = Annotated[int, Field(ge=1, le=MAX_INT)]
 Version = Annotated[int, Field(ge=1, le=MAX_INT)]
-IsoDatetime = Annotated[dt.datetime, BeforeValidator(_iso_only)]
+IsoDatetime = Annotated[dt.datetime, BeforeValidator(_iso_only), AfterValidator(_in_utc)]
 
 
 class BodyIn(Schema):

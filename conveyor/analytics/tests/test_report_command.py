@@ -104,7 +104,7 @@ def test_bad_dates(history: History, date_from: str, date_to: str, message: str)
     ("args", "message"),
     [
         (["churn", "--from", "2026-01-01", "--to", "2026-04-01"], "invalid choice: 'churn'"),
-        (funnel_args("--format", "xlsx"), "invalid choice: 'xlsx'"),
+        (funnel_args("--format", "pdf"), "invalid choice: 'pdf'"),
         (["funnel", "--from", "2026-01-01", "--to", "2026-04-01"], "--pipeline"),
     ],
 )

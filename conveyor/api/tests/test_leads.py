@@ -214,3 +214,16 @@ def test_list_runs_a_fixed_number_of_queries(cast: Cast, api: Api) -> None:
     for number in range(10):
         lead_receive(channel=LeadChannel.MANUAL, name=f"N{number}", phone=f"+35988800031{number}")
     assert count() == few
+
+
+def test_a_filter_time_with_an_offset_postgresql_refuses_is_read_as_the_same_moment(
+    api: Api,
+) -> None:
+    # Found by schemathesis: -21:11 is valid ISO 8601 but outside PostgreSQL's offsets.
+    response = api.get("/api/v1/leads", {"received_after": "1326-01-08T06:41:21.5-21:11"})
+    assert response.status_code == 200
+
+
+def test_a_filter_time_that_leaves_the_calendar_in_utc_is_a_clear_error(api: Api) -> None:
+    response = api.get("/api/v1/leads", {"received_after": "0001-01-01T00:00:00+05:00"})
+    assert response.status_code == 422

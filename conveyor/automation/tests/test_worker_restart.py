@@ -260,6 +260,11 @@ def _kill_inside_a_run_sqlite(db: WorkerDatabase, worker: subprocess.Popen[bytes
         while True:
             assert worker.poll() is None, f"the worker exited:\n{db.log.read_text()}"
             assert time.monotonic() < deadline, f"never caught mid-run:\n{db.log.read_text()}"
+            # Watch without the lock (WAL readers never block the writer): the moment a job is
+            # claimed, take the write lock before the worker starts its run's transaction.
+            if not db.jobs("RUNNING"):
+                time.sleep(random.uniform(0, 0.0005))
+                continue
             locker.execute("BEGIN IMMEDIATE")
             try:
                 # A claimed job whose run has not committed: the worker waits for the lock.
@@ -268,7 +273,6 @@ def _kill_inside_a_run_sqlite(db: WorkerDatabase, worker: subprocess.Popen[bytes
                     return
             finally:
                 locker.execute("ROLLBACK")
-            time.sleep(random.uniform(0.001, 0.02))  # lets the worker go on
     finally:
         locker.close()
 

@@ -140,3 +140,47 @@ def test_the_manager_filter_narrows_the_owners_report(
     )
     assert response.context["data"]["cohort"] == 1
     assert response.context["data"]["won"] == 1
+
+
+def test_xlsx_download_has_every_table_and_keeps_formula_text_as_text(
+    cast: Cast, pipeline: Pipeline, deals: None
+) -> None:
+    import io
+
+    from openpyxl import load_workbook
+
+    Pipeline.objects.filter(pk=pipeline.pk).update(name='=HYPERLINK("http://evil.example")')
+    response = _client(cast.owner).get(
+        reverse("web:funnel"), {"pipeline_id": pipeline.pk, "format": "xlsx"}
+    )
+    assert response.status_code == 200
+    assert 'filename="funnel.xlsx"' in response["Content-Disposition"]
+    book = load_workbook(io.BytesIO(response.content))
+    assert book.sheetnames == ["Funnel", "Cohort"]
+    header = [cell.value for cell in book["Funnel"][1]]
+    assert header[:3] == ["#", "Stage", "Reached"]
+    cohort = book["Cohort"]
+    assert cohort["A2"].value == '=HYPERLINK("http://evil.example")'
+    assert cohort["A2"].data_type == "s"
+    assert cohort["B2"].value == 3  # the owner's cohort: all three deals
+
+
+def test_the_command_writes_a_workbook_only_to_a_file(
+    cast: Cast, pipeline: Pipeline, deals: None, tmp_path: object
+) -> None:
+    import io
+    from pathlib import Path
+
+    from django.core.management import call_command
+    from django.core.management.base import CommandError
+    from openpyxl import load_workbook
+
+    today = timezone.localdate()
+    args = ["report", "funnel", "--pipeline", pipeline.name, "--from",
+            (today - dt.timedelta(days=30)).isoformat(), "--to",
+            (today + dt.timedelta(days=1)).isoformat(), "--format", "xlsx"]  # fmt: skip
+    with pytest.raises(CommandError, match="--output"):
+        call_command(*args, stdout=io.StringIO())
+    target = Path(str(tmp_path)) / "funnel.xlsx"
+    call_command(*args, "--output", str(target))
+    assert load_workbook(target).sheetnames == ["Funnel", "Cohort"]

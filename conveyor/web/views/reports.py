@@ -12,7 +12,7 @@ from django.utils.formats import number_format
 from django.utils.translation import gettext
 
 from conveyor.accounts.models import User
-from conveyor.analytics.reports import REPORTS, Table, report_csv, to_csv
+from conveyor.analytics.reports import REPORTS, Table, report_csv, report_xlsx, to_csv
 from conveyor.analytics.selectors import report_filter
 from conveyor.core.errors import ServiceError
 from conveyor.pipelines.models import Pipeline
@@ -26,10 +26,10 @@ def reports_index(request: HttpRequest) -> HttpResponse:
     return render(request, "web/reports/index.html", {"reports": REPORTS.values()})
 
 
-def _csv_query(request: HttpRequest) -> str:
-    """The page's own query (filter and report options) asking for CSV."""
+def _export_query(request: HttpRequest, format: str) -> str:
+    """The page's own query (filter and report options) asking for an export."""
     query = request.GET.copy()
-    query["format"] = "csv"
+    query["format"] = format
     return query.urlencode()
 
 
@@ -93,6 +93,13 @@ def report_view(request: HttpRequest, name: str) -> HttpResponse:
                 problem = error.message
         else:
             data = report.execute(filters, **(form.options() if form.is_bound else {}))
+    if data is not None and request.GET.get("format") == "xlsx":
+        response = HttpResponse(
+            report_xlsx(report, data),
+            content_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+        )
+        response["Content-Disposition"] = f'attachment; filename="{report.name}.xlsx"'
+        return response
     if data is not None and request.GET.get("format") == "csv":
         response = HttpResponse(
             to_csv(*report_csv(report, data)), content_type="text/csv; charset=utf-8"
@@ -109,6 +116,7 @@ def report_view(request: HttpRequest, name: str) -> HttpResponse:
             "form": form,
             "data": data,
             "tables": [_layout(t) for t in report.tables(data)] if data is not None else [],
-            "csv_query": _csv_query(request),
+            "csv_query": _export_query(request, "csv"),
+            "xlsx_query": _export_query(request, "xlsx"),
         },
     )

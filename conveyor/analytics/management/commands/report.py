@@ -1,4 +1,4 @@
-"""`conveyor report <name> --from YYYY-MM-DD --to YYYY-MM-DD [filters] --format json|csv`.
+"""`conveyor report <name> --from YYYY-MM-DD --to YYYY-MM-DD [filters] --format json|csv|xlsx`.
 
 A thin shell around the report registry (`conveyor.analytics.reports.REPORTS`): it parses and
 checks the arguments, runs the report function and prints its dict as JSON or its main table as
@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from pathlib import Path
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
@@ -17,10 +18,10 @@ from django.db.models import Model
 
 from conveyor.accounts.models import Team, User
 from conveyor.analytics.filters import ReportFilter
-from conveyor.analytics.reports import REPORTS, Report, report_csv, to_csv
+from conveyor.analytics.reports import REPORTS, Report, report_csv, report_xlsx, to_csv
 from conveyor.pipelines.models import Pipeline, Segment
 
-FORMATS = ("json", "csv")
+FORMATS = ("json", "csv", "xlsx")
 
 
 def parse_date(option: str, value: str) -> dt.date:
@@ -89,6 +90,9 @@ class Command(BaseCommand):
                     help=f"{option.help} (default: {option.default})",
                 )
             sub.add_argument("--format", choices=FORMATS, default="json", help="default: json")
+            sub.add_argument(
+                "--output", metavar="FILE", help="write to FILE (required for xlsx: every table)"
+            )
 
     def handle(self, *args: Any, **options: Any) -> None:
         report: Report = REPORTS[options["report"]]
@@ -122,7 +126,20 @@ class Command(BaseCommand):
                 chosen[name] = option.parse(raw)
             except ValueError:
                 raise CommandError(f"--{name.replace('_', '-')}: {raw!r} is not valid.") from None
+        if options["format"] == "xlsx" and not options["output"]:
+            raise CommandError("--format xlsx writes a workbook: give --output FILE.")
         data = report.execute(filters, **chosen)
+        if options["format"] == "xlsx":
+            Path(options["output"]).write_bytes(report_xlsx(report, data))
+            return
+        if options["output"]:
+            text = (
+                to_csv(*report_csv(report, data))
+                if options["format"] == "csv"
+                else json.dumps(data, ensure_ascii=False, indent=2) + "\n"
+            )
+            Path(options["output"]).write_text(text, encoding="utf-8")
+            return
         if options["format"] == "csv":
             self.stdout.write(to_csv(*report_csv(report, data)), ending="")
         else:
