@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from bench.run import DEFAULT_PG_URL, RESULTS, machine, postgres_reachable
-from bench.run_one import DATA
+from bench.run_one import DATA, with_database
 
 BENCH_DB = "conveyor_bench_moves"
 
@@ -73,7 +73,7 @@ def main(argv: list[str] | None = None) -> None:
         if problem:
             print(f"SKIPPED moves on PostgreSQL: {problem}")
             return
-        os.environ["DATABASE_URL"] = args.pg_url.rsplit("/", 1)[0] + f"/{BENCH_DB}"
+        os.environ["DATABASE_URL"] = with_database(args.pg_url, BENCH_DB)
     else:
         os.environ.pop("DATABASE_URL", None)
         os.environ["CONVEYOR_SQLITE_PATH"] = str(DATA / "bench-moves.sqlite3")

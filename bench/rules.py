@@ -25,7 +25,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from bench.run import DEFAULT_PG_URL, RESULTS, ROOT, machine, postgres_reachable
-from bench.run_one import DATA
+from bench.run_one import DATA, with_database
 
 BENCH_DB = "conveyor_bench_rules"
 SQLITE_PATH = DATA / "bench-rules.sqlite3"
@@ -101,6 +101,8 @@ Drain = Callable[[], tuple[int, float]]
 def _drain_database() -> Drain:
     from django_tasks_db.management.commands.db_worker import Worker
 
+    from conveyor.core.jobs import db_burst_worker
+
     class TimedWorker(Worker):
         last_done = 0.0
 
@@ -109,16 +111,7 @@ def _drain_database() -> Drain:
             self.last_done = time.perf_counter()
 
     def work() -> tuple[int, float]:
-        worker = TimedWorker(
-            queue_names=["*"],
-            interval=0,
-            batch=True,
-            backend_name="default",
-            startup_delay=False,
-            max_tasks=None,
-            worker_id="bench-rules",
-            excluded_queue_names=[],
-        )
+        worker = db_burst_worker("bench-rules", TimedWorker)
         worker.run()
         return worker._run_tasks, worker.last_done
 
@@ -276,7 +269,7 @@ def _one(db: str, backend: str, runs: int, pg_url: str, rq_url: str, fork: bool)
         if problem:
             print(f"SKIPPED rules on PostgreSQL: {problem}")
             return 0
-        os.environ["DATABASE_URL"] = pg_url.rsplit("/", 1)[0] + f"/{BENCH_DB}"
+        os.environ["DATABASE_URL"] = with_database(pg_url, BENCH_DB)
     else:
         os.environ.pop("DATABASE_URL", None)
         os.environ["CONVEYOR_SQLITE_PATH"] = str(SQLITE_PATH)

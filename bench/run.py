@@ -21,7 +21,8 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
-from conveyor.dataset.generate import HEADERS, add_months, generate_dataset
+from conveyor.core.timewindow import add_months
+from conveyor.dataset.generate import HEADERS, generate_dataset
 
 ROOT = Path(__file__).resolve().parent.parent
 BENCH = ROOT / "bench"

@@ -170,7 +170,7 @@ def main(argv: list[str] | None = None) -> None:
     from django.db.models import Count
 
     from conveyor.analytics.queries import funnel
-    from conveyor.dataset.generate import add_months
+    from conveyor.core.timewindow import add_months
     from conveyor.dataset.importer import import_dataset
     from conveyor.pipelines.models import Pipeline, Process
 

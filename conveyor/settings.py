@@ -178,6 +178,11 @@ CONVEYOR_RETRY_MAX_ATTEMPTS = int(os.environ.get("CONVEYOR_RETRY_MAX_ATTEMPTS", 
 # Working days of the account's calendar (ISO weekday numbers, Monday = 1); holidays are
 # entered in the app. Cadence steps and task due dates skip the rest.
 CONVEYOR_WORKDAYS = [int(day) for day in env_list("CONVEYOR_WORKDAYS", ["1", "2", "3", "4", "5"])]
+if not CONVEYOR_WORKDAYS or not set(CONVEYOR_WORKDAYS) <= set(range(1, 8)):
+    # Checked here: a calendar without working days would search forever for the next one.
+    raise ImproperlyConfigured(
+        "CONVEYOR_WORKDAYS must list ISO weekdays 1 (Monday) to 7, e.g. 1,2,3,4,5"
+    )
 # --- E-mail out (templates sent to clients by rules and by hand), through SMTP.
 EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
 EMAIL_HOST = os.environ.get("EMAIL_HOST", "localhost")

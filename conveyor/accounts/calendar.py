@@ -9,7 +9,7 @@ from django.utils import timezone
 
 from conveyor.accounts.models import Holiday
 
-# No cadence reaches further than this many working days; it bounds the holiday lookup.
+# Holidays are loaded for this many calendar days ahead: further than any cadence reaches.
 _MAX_SPAN_DAYS = 400
 
 
@@ -17,7 +17,7 @@ class WorkCalendar:
     """Working days between two dates, with the holidays loaded once (one query)."""
 
     def __init__(self, start: dt.date, days: int = _MAX_SPAN_DAYS) -> None:
-        self.workdays = set(settings.CONVEYOR_WORKDAYS) or {1, 2, 3, 4, 5}
+        self.workdays = set(settings.CONVEYOR_WORKDAYS)
         self.holidays = set(
             Holiday.objects.filter(
                 date__gte=start, date__lte=start + dt.timedelta(days=days)

@@ -13,8 +13,9 @@ from array import array
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from decimal import ROUND_HALF_UP, Decimal
 from fractions import Fraction
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, overload
 
 from django.contrib.postgres.fields import ArrayField
 from django.db import NotSupportedError, connections
@@ -38,13 +39,30 @@ from conveyor.pipelines.models import Deal, DealStatus, Pipeline, Stage, StageCh
 if TYPE_CHECKING:
     from django.db.models.sql.compiler import _AsSqlType
 
-__all__ = ["funnel", "rate"]
+__all__ = ["cents", "funnel", "money", "rate"]
 
 _ALL = Q()  # no narrowing: every deal of the pipeline
 MEDIAN = Fraction(1, 2)
 P90 = Fraction(9, 10)
 MS_PER_HOUR = 3_600_000
+CENT = Decimal("0.01")
 FETCH_CHUNK = 20_000
+
+
+def cents(value: Decimal | Fraction | int | float) -> Decimal:
+    """A money amount rounded half up to cents, exactly (a Fraction is divided as decimals)."""
+    if isinstance(value, Fraction):
+        value = Decimal(value.numerator) / Decimal(value.denominator)
+    return Decimal(value).quantize(CENT, rounding=ROUND_HALF_UP)
+
+
+@overload
+def money(value: Decimal | Fraction | int | float) -> float: ...
+@overload
+def money(value: None) -> None: ...
+def money(value: Decimal | Fraction | int | float | None) -> float | None:
+    """Money as it goes into a report's JSON (DESIGN §5: rounded to 2 places; None stays None)."""
+    return None if value is None else float(cents(value))
 
 
 def rate(numerator: int, denominator: int) -> float | None:

@@ -2,10 +2,12 @@ from __future__ import annotations
 
 from typing import Any
 
+from django import forms
 from django.contrib import admin
 from django.db import models
 from django.http import HttpRequest
 
+from conveyor.automation.mail import email_text_clean
 from conveyor.automation.models import (
     AutomationRule,
     AutomationRun,
@@ -15,6 +17,18 @@ from conveyor.automation.models import (
     WebhookDelivery,
     WebhookEndpoint,
 )
+from conveyor.automation.webhooks import webhook_endpoint_clean
+from conveyor.core.errors import ServiceError
+
+
+def _service_checked(form: forms.ModelForm[Any], check: Any, **fields: Any) -> Any:
+    """Run the service's own check on the form's values; its refusal becomes a form error on
+    the field it names, so the admin accepts exactly what the services accept."""
+    try:
+        return check(**fields)
+    except ServiceError as error:
+        field = error.field if error.field in form.fields else None
+        raise forms.ValidationError({field: error.message} if field else error.message) from None
 
 
 class ReadOnlyLog(admin.ModelAdmin[Any]):
@@ -40,11 +54,27 @@ class AutomationRuleAdmin(admin.ModelAdmin[AutomationRule]):
 class AutomationRunAdmin(ReadOnlyLog):
     list_display = ["created_at", "rule", "event_key", "deal", "status", "attempts", "result"]
     list_filter = ["status", "rule"]
+    list_select_related = ["rule", "deal"]
     raw_id_fields = ["deal", "lead"]
+
+
+class EmailTemplateTextForm(forms.ModelForm[EmailTemplateText]):
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        if data.get("language") and not self.errors:
+            data["subject"], data["body"] = _service_checked(
+                self,
+                email_text_clean,
+                language=data["language"],
+                subject=data.get("subject", ""),
+                body=data.get("body", ""),
+            )
+        return data
 
 
 class EmailTemplateTextInline(admin.StackedInline[EmailTemplateText, EmailTemplate]):
     model = EmailTemplateText
+    form = EmailTemplateTextForm
     extra = 0
 
 
@@ -58,11 +88,28 @@ class EmailTemplateAdmin(admin.ModelAdmin[EmailTemplate]):
 class OutgoingEmailAdmin(ReadOnlyLog):
     list_display = ["created_at", "to", "subject", "deal", "status", "attempts"]
     list_filter = ["status"]
+    list_select_related = ["deal"]
     raw_id_fields = ["deal", "person", "touch"]
+
+
+class WebhookEndpointForm(forms.ModelForm[WebhookEndpoint]):
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        if not self.errors:
+            data["name"], data["url"], data["events"], data["secret"] = _service_checked(
+                self,
+                webhook_endpoint_clean,
+                name=data.get("name", ""),
+                url=data.get("url", ""),
+                events=data.get("events") or [],
+                secret=data.get("secret", ""),
+            )
+        return data
 
 
 @admin.register(WebhookEndpoint)
 class WebhookEndpointAdmin(admin.ModelAdmin[WebhookEndpoint]):
+    form = WebhookEndpointForm
     list_display = ["name", "url", "is_active", "created_at"]
     # Django 6's default: an address typed without a scheme is taken as https.
     formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
@@ -80,3 +127,4 @@ class WebhookDeliveryAdmin(ReadOnlyLog):
         "response_status",
     ]
     list_filter = ["status", "event", "endpoint"]
+    list_select_related = ["endpoint"]

@@ -8,19 +8,34 @@ work (SMTP, HTTP) then happens outside any transaction, and its result is writte
 from __future__ import annotations
 
 import datetime as dt
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from django.conf import settings
 from django.db.models import F
 from django.utils import timezone
+from django_tasks.base import Task
 
-from conveyor.automation.models import Attempts, JobStatus
+from conveyor.automation.models import (
+    Attempts,
+    AutomationRun,
+    JobStatus,
+    OutgoingEmail,
+    WebhookDelivery,
+)
+from conveyor.automation.tasks import automation_run_job, email_send_job, webhook_deliver_job
+from conveyor.core.jobs import enqueue_on_commit
 
 A = TypeVar("A", bound=Attempts)
 
 # Longer than the slowest single attempt (SMTP and HTTP time out well before it).
 LEASE = dt.timedelta(minutes=2)
 DUE = (JobStatus.PENDING, JobStatus.RETRYING)
+# Each kind of attempted row and the job that makes an attempt at it (retries, the sweep).
+JOBS: dict[type[Attempts], Task[Any, Any]] = {
+    AutomationRun: automation_run_job,
+    OutgoingEmail: email_send_job,
+    WebhookDelivery: webhook_deliver_job,
+}
 
 
 def claim(model: type[A], pk: int, now: dt.datetime | None = None) -> A | None:
@@ -47,13 +62,15 @@ def succeed(obj: Attempts, result: str = "", *, status: str = JobStatus.DONE) ->
 
 
 def fail(obj: Attempts, error: str, *, retry: bool = True) -> dt.datetime | None:
-    """Record a failed attempt. Returns when to try again, or None when this was the last try
-    (attempts exhausted or the error will not go away by waiting)."""
+    """Record a failed attempt and enqueue the next one (after commit) for its time. Returns
+    that time, or None when this was the last try (attempts exhausted or the error will not go
+    away by waiting)."""
     obj.result = error[:2000]
     if retry and obj.attempts < settings.CONVEYOR_RETRY_MAX_ATTEMPTS:
         obj.status = JobStatus.RETRYING
         obj.next_attempt_at = timezone.now() + retry_delay(obj.attempts)
         obj.save(update_fields=["status", "result", "next_attempt_at"])
+        enqueue_on_commit(JOBS[type(obj)], obj.pk, run_after=obj.next_attempt_at)
         return obj.next_attempt_at
     obj.status = JobStatus.FAILED
     obj.finished_at = timezone.now()

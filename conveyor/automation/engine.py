@@ -25,22 +25,20 @@ from django.utils.translation import ngettext
 from conveyor.accounts.calendar import WorkCalendar
 from conveyor.accounts.models import User
 from conveyor.automation import attempts
+from conveyor.automation.mail import email_queue
 from conveyor.automation.models import (
     Action,
     AutomationRule,
     AutomationRun,
     EmailTemplate,
     JobStatus,
-    OutgoingEmail,
     Trigger,
-    WebhookDelivery,
     WebhookEndpoint,
 )
 from conveyor.automation.tasks import (
     automation_run_job,
-    email_send_job,
-    webhook_deliver_job,
 )
+from conveyor.automation.webhooks import active_endpoints, webhooks_emit
 from conveyor.core.errors import ServiceError
 from conveyor.core.jobs import enqueue_on_commit, queue_prune
 from conveyor.intake.models import Lead
@@ -48,7 +46,8 @@ from conveyor.pipelines import services as deal_services
 from conveyor.pipelines.models import ChangeKind, Deal, DealStatus, Pipeline, Stage, StageChange
 from conveyor.touches import services as touch_services
 from conveyor.touches.cadences import cadence_start
-from conveyor.touches.models import Cadence, Channel, Task, Touch, TouchKind
+from conveyor.touches.models import Cadence, Channel, Touch, TouchKind
+from conveyor.touches.selectors import open_tasks, rotting_q
 
 logger = logging.getLogger(__name__)
 
@@ -92,7 +91,7 @@ def _runs_create(
     *,
     event_key: str,
     at: dt.datetime,
-    deal: Deal | None = None,
+    deal_id: int | None = None,
     lead: Lead | None = None,
 ) -> list[AutomationRun]:
     """One run per rule for this event (none twice), each enqueued after commit — delayed
@@ -109,7 +108,7 @@ def _runs_create(
         AutomationRun(
             rule=rule,
             event_key=event_key,
-            deal=deal,
+            deal_id=deal_id,
             lead=lead,
             next_attempt_at=at + dt.timedelta(days=rule.delay_days),
         )
@@ -117,9 +116,7 @@ def _runs_create(
         if rule.pk not in seen
     )
     now = timezone.now()
-    for run in runs:
-        if run.pk is None:  # backends that do not return ids from bulk inserts
-            run = AutomationRun.objects.get(rule=run.rule, event_key=event_key)
+    for run in runs:  # both databases return the new ids from a bulk insert
         enqueue_on_commit(
             automation_run_job,
             run.pk,
@@ -140,25 +137,27 @@ def _matching_rules(
     )
 
 
-def _webhooks(event: str, event_id: str, payload: dict[str, Any]) -> None:
-    from conveyor.automation.webhooks import webhooks_emit
-
-    webhooks_emit(event=event, payload=payload, event_id=event_id)
-
-
 def on_deal_changed(*, deal: Deal, change: StageChange) -> None:
     """Record the runs a stage change fires, and tell subscribed webhooks (same transaction)."""
     triggers = _CHANGE_TRIGGERS.get(change.kind, ())
     # Won and lost have no stage of their own: the rule's stage is the one the deal closed at.
     stage_id = change.to_stage_id or change.from_stage_id
+    if not triggers:
+        return
     payload = deal_payload(deal)
     # One query for the rules of every trigger this change fires (the hot path: every move).
     rules = _matching_rules(deal.pipeline_id, triggers, stage_id)
+    endpoints = active_endpoints()  # once for every trigger of this change
     for trigger in triggers:
         event_key = f"{trigger}:{change.pk}"
         fired = [rule for rule in rules if rule.trigger == trigger]
-        _runs_create(fired, event_key=event_key, at=change.at, deal=deal)
-        _webhooks(trigger, event_key, {"deal": payload, "stage_id": stage_id})
+        _runs_create(fired, event_key=event_key, at=change.at, deal_id=deal.pk)
+        webhooks_emit(
+            event=trigger,
+            event_id=event_key,
+            payload={"deal": payload, "stage_id": stage_id},
+            active=endpoints,
+        )
 
 
 def on_lead_received(*, lead: Lead) -> None:
@@ -167,12 +166,13 @@ def on_lead_received(*, lead: Lead) -> None:
     pipeline_id = lead.routed_pipeline_id
     if pipeline_id is not None:
         rules = _matching_rules(pipeline_id, [Trigger.LEAD_RECEIVED], None)
-        deal = Deal.objects.filter(pk=lead.deal_id).first() if lead.deal_id else None
-        _runs_create(rules, event_key=event_key, at=lead.received_at, deal=deal, lead=lead)
-    _webhooks(
-        Trigger.LEAD_RECEIVED,
-        event_key,
-        {
+        _runs_create(
+            rules, event_key=event_key, at=lead.received_at, deal_id=lead.deal_id, lead=lead
+        )
+    webhooks_emit(
+        event=Trigger.LEAD_RECEIVED,
+        event_id=event_key,
+        payload={
             "lead": {
                 "id": lead.pk,
                 "channel": lead.channel,
@@ -305,8 +305,6 @@ def _assign_owner(run: AutomationRun) -> str:
 
 
 def _send_email(run: AutomationRun) -> str:
-    from conveyor.automation.mail import email_queue
-
     deal = _any_deal(run)
     template = _param(run, "template_id", EmailTemplate)
     email = email_queue(by=None, template=template, deal=deal)
@@ -314,8 +312,6 @@ def _send_email(run: AutomationRun) -> str:
 
 
 def _call_webhook(run: AutomationRun) -> str:
-    from conveyor.automation.webhooks import webhooks_emit
-
     endpoint = _param(run, "endpoint_id", WebhookEndpoint)
     payload: dict[str, Any] = {"rule_id": run.rule_id, "event_key": run.event_key}
     if run.deal_id is not None:
@@ -377,9 +373,7 @@ def run_execute(*, run_id: int) -> str:
             run = AutomationRun.objects.select_for_update().get(pk=run_id)
             run.attempts += 1
             run.save(update_fields=["attempts"])
-            when = attempts.fail(run, f"{type(error).__name__}: {error}")
-            if when is not None:
-                enqueue_on_commit(automation_run_job, run.pk, run_after=when)
+            attempts.fail(run, f"{type(error).__name__}: {error}")
         return run.status
 
 
@@ -402,11 +396,8 @@ def _periodic_runs(rule: AutomationRule, found: list[tuple[int, str]], now: dt.d
         AutomationRun(rule=rule, event_key=key, deal_id=deal_id, next_attempt_at=now)
         for deal_id, key in new
     )
-    ids = AutomationRun.objects.filter(
-        rule=rule, event_key__in=[key for _deal, key in new]
-    ).values_list("pk", flat=True)
-    for run_id in ids:
-        enqueue_on_commit(automation_run_job, run_id)
+    for run in created:  # both databases return the new ids from a bulk insert
+        enqueue_on_commit(automation_run_job, run.pk)
     return len(created)
 
 
@@ -438,11 +429,9 @@ def _no_touch(rule: AutomationRule, now: dt.datetime) -> list[tuple[int, str]]:
 
 def _task_overdue(rule: AutomationRule, now: dt.datetime) -> list[tuple[int, str]]:
     """Open tasks past due on the pipeline's open deals; a rescheduled task is a new event."""
-    tasks = Task.objects.filter(
+    tasks = open_tasks().filter(
         deal__pipeline_id=rule.pipeline_id,
         deal__status=DealStatus.OPEN,
-        done_at__isnull=True,
-        cancelled_at__isnull=True,
         due_at__lt=now - dt.timedelta(days=rule.delay_days),
     )
     if rule.stage_id:
@@ -457,23 +446,16 @@ def _task_overdue(rule: AutomationRule, now: dt.datetime) -> list[tuple[int, str
 
 def _rotting(rule: AutomationRule, now: dt.datetime) -> list[tuple[int, str]]:
     """Open deals longer in their stage than the stage's rot days (one event per stay)."""
-    stages = Stage.objects.filter(pipeline_id=rule.pipeline_id, rot_days__isnull=False)
+    stages = Stage.objects.filter(pipeline_id=rule.pipeline_id)
     if rule.stage_id:
         stages = stages.filter(pk=rule.stage_id)
-    found: list[tuple[int, str]] = []
-    for stage_id, rot_days in stages.values_list("pk", "rot_days"):
-        deals = Deal.objects.filter(
-            stage_id=stage_id,
-            status=DealStatus.OPEN,
-            stage_entered_at__lt=now - dt.timedelta(days=rot_days or 0),
-        )
-        found += [
-            (pk, f"{Trigger.DEAL_ROTTING}:{pk}:{_stamp(entered)}")
-            for pk, entered in deals.order_by("pk").values_list("pk", "stage_entered_at")[
-                :PERIODIC_BATCH
-            ]
+    deals = Deal.objects.filter(rotting_q(stages, now), status=DealStatus.OPEN)
+    return [
+        (pk, f"{Trigger.DEAL_ROTTING}:{pk}:{_stamp(entered)}")
+        for pk, entered in deals.order_by("pk").values_list("pk", "stage_entered_at")[
+            :PERIODIC_BATCH
         ]
-    return found
+    ]
 
 
 _PERIODIC: dict[str, Callable[[AutomationRule, dt.datetime], list[tuple[int, str]]]] = {
@@ -493,11 +475,7 @@ def periodic_checks(now: dt.datetime | None = None) -> str:
         with transaction.atomic():
             fired += _periodic_runs(rule, _PERIODIC[rule.trigger](rule, now), now)
     swept = 0
-    for model, job in (
-        (AutomationRun, automation_run_job),
-        (OutgoingEmail, email_send_job),
-        (WebhookDelivery, webhook_deliver_job),
-    ):
+    for model, job in attempts.JOBS.items():
         for pk in attempts.due_ids(model, older_than=SWEEP_GRACE):
             job.enqueue(pk)
             swept += 1

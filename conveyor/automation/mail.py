@@ -38,6 +38,7 @@ from conveyor.automation.attempts import claim, fail, succeed
 from conveyor.automation.models import EmailTemplate, EmailTemplateText, JobStatus, OutgoingEmail
 from conveyor.automation.tasks import email_send_job
 from conveyor.core.errors import ServiceError
+from conveyor.core.fields import max_length
 from conveyor.core.jobs import enqueue_on_commit
 from conveyor.people.models import Person, SuppressionKind
 from conveyor.people.privacy import suppressed_field
@@ -55,9 +56,9 @@ _ENGINE = Engine(autoescape=False, builtins=[], libraries={}, loaders=[], debug=
 
 # How much of the e-mail the touch note keeps; the full text stays on the OutgoingEmail row.
 _NOTE_LIMIT = 4000
-_SUBJECT_LIMIT = OutgoingEmail._meta.get_field("subject").max_length or 255
-_TEMPLATE_SUBJECT_LIMIT = EmailTemplateText._meta.get_field("subject").max_length or 200
-_TEMPLATE_NAME_LIMIT = EmailTemplate._meta.get_field("name").max_length or 120
+_SUBJECT_LIMIT = max_length(OutgoingEmail, "subject")
+_TEMPLATE_SUBJECT_LIMIT = max_length(EmailTemplateText, "subject")
+_TEMPLATE_NAME_LIMIT = max_length(EmailTemplate, "name")
 
 Variables = dict[str, dict[str, str]]
 
@@ -138,18 +139,21 @@ def _render(source: str, variables: Variables) -> str:
         ) from exc
 
 
-def _manager(*, deal: Deal | None, person: Person, sender: User | None) -> User | None:
-    """Whom the e-mail is from: the sender, else the deal's owner, else the person's owner."""
-    if sender is not None:
-        return sender
+def _client_owner(deal: Deal | None, person: Person) -> User | None:
+    """The client's manager: the deal's owner, else the person's."""
     return deal.owner if deal is not None else person.owner
+
+
+def _manager(*, deal: Deal | None, person: Person, sender: User | None) -> User | None:
+    """Whom the e-mail is from: the sender, else the client's manager."""
+    return sender if sender is not None else _client_owner(deal, person)
 
 
 def _preferred_languages(*, deal: Deal | None, person: Person, sender: User | None) -> list[str]:
     """People have no language of their own: the client's manager (the deal's owner, else the
     person's) speaks with them, so their language comes first, then the sender's, then
     LANGUAGE_CODE. Only languages in settings.LANGUAGES count."""
-    owner = deal.owner if deal is not None else person.owner
+    owner = _client_owner(deal, person)
     known = {code for code, _name in settings.LANGUAGES}
     candidates = [
         owner.language if owner is not None else "",
@@ -247,7 +251,7 @@ def email_queue(
         person = deal.person
     if person is None:
         raise ServiceError(_("Say which deal or person this e-mail is about."), field="deal")
-    owner = deal.owner if deal is not None else person.owner
+    owner = _client_owner(deal, person)
     if by is not None:
         require_owner_access(by, owner)
     to = _recipient(person)
@@ -312,11 +316,9 @@ def _smtp_error(exc: Exception) -> tuple[str, bool]:
 
 
 def _fail(email: OutgoingEmail, error: str, *, retry: bool) -> None:
-    """Record a failed attempt and, if there is to be another, enqueue its job for then."""
+    """Record a failed attempt (the next one, if any, is enqueued for its time)."""
     logger.info("e-mail %s not sent: %s", email.pk, error)
-    when = fail(email, error, retry=retry)
-    if when is not None:
-        enqueue_on_commit(email_send_job, email.pk, run_after=when)
+    fail(email, error, retry=retry)
 
 
 def _message(email: OutgoingEmail) -> EmailMessage:
@@ -359,7 +361,7 @@ def _log_touch(email: OutgoingEmail) -> Touch:
     """The sent e-mail as an outgoing warming touch, credited to the sender while they still
     have access to the deal's owner, otherwise (as the system) to the owner."""
     deal = email.deal
-    owner = deal.owner if deal is not None else email.person.owner
+    owner = _client_owner(deal, email.person)
     sender = email.sender
     by = sender if sender is not None and can_manage_users_of(sender, owner) else None
     return touch_log(
@@ -392,10 +394,6 @@ def email_send(*, email_id: int) -> OutgoingEmail:
             status=JobStatus.SKIPPED,
         )
         return email
-    if not email.message_id:
-        # A row written without one (not by email_queue): fix it before the first attempt.
-        email.message_id = _message_id()
-        email.save(update_fields=["message_id"])
     try:
         message = _message(email)
         # Build it now: an address or header Django refuses will not get better by waiting.
@@ -433,42 +431,48 @@ def email_send(*, email_id: int) -> OutgoingEmail:
 
 
 def _clean_texts(texts: dict[str, tuple[str, str]]) -> dict[str, tuple[str, str]]:
-    known = dict(settings.LANGUAGES)
     if not texts:
         raise ServiceError(_("Write the template in at least one language."), field="texts")
-    cleaned: dict[str, tuple[str, str]] = {}
-    for language, (subject, body) in texts.items():
-        field = f"texts.{language}"
-        if language not in known:
-            raise ServiceError(
-                _("'%(value)s' is not a language of this installation.") % {"value": language},
-                field=field,
-            )
-        subject, body = subject.strip(), body.strip()
-        if not subject or not body:
-            raise ServiceError(
-                _("Write both the subject and the text in %(language)s.")
-                % {"language": known[language]},
-                field=field,
-            )
-        if "\r" in subject or "\n" in subject:
-            raise ServiceError(_("The subject must be one line."), field=field)
-        if len(subject) > _TEMPLATE_SUBJECT_LIMIT:
-            raise ServiceError(
-                _("The subject is longer than %(limit)s characters.")
-                % {"limit": _TEMPLATE_SUBJECT_LIMIT},
-                field=field,
-            )
-        for source in (subject, body):
-            try:
-                _render(source, _SAMPLE)
-            except ServiceError as exc:
-                raise ServiceError(
-                    f"{known[language]}: {exc.message}",
-                    field=field,
-                ) from exc
-        cleaned[language] = (subject, body)
-    return cleaned
+    return {
+        language: email_text_clean(
+            language=language, subject=subject, body=body, field=f"texts.{language}"
+        )
+        for language, (subject, body) in texts.items()
+    }
+
+
+def email_text_clean(
+    *, language: str, subject: str, body: str, field: str = "subject"
+) -> tuple[str, str]:
+    """One language's subject and text checked (known language, one-line subject that fits,
+    both render with sample data) and stripped: what template saving and the admin accept."""
+    known = dict(settings.LANGUAGES)
+    if language not in known:
+        raise ServiceError(
+            _("'%(value)s' is not a language of this installation.") % {"value": language},
+            field=field,
+        )
+    subject, body = subject.strip(), body.strip()
+    if not subject or not body:
+        raise ServiceError(
+            _("Write both the subject and the text in %(language)s.")
+            % {"language": known[language]},
+            field=field,
+        )
+    if "\r" in subject or "\n" in subject:
+        raise ServiceError(_("The subject must be one line."), field=field)
+    if len(subject) > _TEMPLATE_SUBJECT_LIMIT:
+        raise ServiceError(
+            _("The subject is longer than %(limit)s characters.")
+            % {"limit": _TEMPLATE_SUBJECT_LIMIT},
+            field=field,
+        )
+    for source in (subject, body):
+        try:
+            _render(source, _SAMPLE)
+        except ServiceError as exc:
+            raise ServiceError(f"{known[language]}: {exc.message}", field=field) from exc
+    return subject, body
 
 
 @transaction.atomic

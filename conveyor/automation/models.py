@@ -103,10 +103,6 @@ class Attempts(models.Model):
     class Meta:
         abstract = True
 
-    @property
-    def is_due(self) -> bool:
-        return self.status in (JobStatus.PENDING, JobStatus.RETRYING)
-
 
 class AutomationRun(Attempts):
     """One firing of a rule for one event. (rule, event_key) is unique: the same event never runs

@@ -46,6 +46,7 @@ from conveyor.automation.attempts import claim, fail, succeed
 from conveyor.automation.models import JobStatus, Trigger, WebhookDelivery, WebhookEndpoint
 from conveyor.automation.tasks import webhook_deliver_job
 from conveyor.core.errors import ServiceError
+from conveyor.core.fields import max_length
 from conveyor.core.jobs import enqueue_on_commit
 
 logger = logging.getLogger(__name__)
@@ -340,6 +341,14 @@ def _body(delivery: WebhookDelivery) -> bytes:
 
 # --- Emitting -----------------------------------------------------------------------------------
 
+_EVENT_LIMIT = max_length(WebhookDelivery, "event")
+_EVENT_ID_LIMIT = max_length(WebhookDelivery, "event_id")
+
+
+def active_endpoints() -> list[WebhookEndpoint]:
+    """The endpoints that may receive events; load once when one change emits several."""
+    return list(WebhookEndpoint.objects.filter(is_active=True))
+
 
 def webhooks_emit(
     *,
@@ -347,9 +356,11 @@ def webhooks_emit(
     payload: dict[str, Any],
     event_id: str,
     endpoint: WebhookEndpoint | None = None,
+    active: list[WebhookEndpoint] | None = None,
 ) -> list[WebhookDelivery]:
     """Queue `event` for every active endpoint subscribed to it (or only for `endpoint`, an
-    explicit choice that ignores its event list); returns the deliveries written now.
+    explicit choice that ignores its event list); returns the deliveries written now. `active`
+    is `active_endpoints()` when the caller already loaded it for another event of the change.
 
     Call it inside the transaction that made the event: the rows commit with it, and the jobs are
     enqueued only after the commit. An (endpoint, event_id) pair already queued is skipped, so
@@ -357,30 +368,27 @@ def webhooks_emit(
     endpoints there are.
     """
     event_id = str(event_id).strip()
-    max_event = WebhookDelivery._meta.get_field("event").max_length or 32
-    max_event_id = WebhookDelivery._meta.get_field("event_id").max_length or 64
-    if not event or len(event) > max_event:
+    if not event or len(event) > _EVENT_LIMIT:
         raise ServiceError(_("Unknown webhook event %(event)s.") % {"event": event}, field="event")
-    if not event_id or len(event_id) > max_event_id:
+    if not event_id or len(event_id) > _EVENT_ID_LIMIT:
         raise ServiceError(
-            _("A webhook event id must be 1 to %(max)d characters.") % {"max": max_event_id},
+            _("A webhook event id must be 1 to %(max)d characters.") % {"max": _EVENT_ID_LIMIT},
             field="event_id",
         )
-    # Normalised through the same encoder as the body, so dates and decimals in the payload can
-    # be stored in the JSON column and are sent exactly as stored.
-    data = json.loads(json.dumps(payload, cls=DjangoJSONEncoder))
-
     if endpoint is not None:
         targets = [endpoint] if endpoint.is_active else []
     else:
         # Filtered in Python: SQLite has no JSON "contains", and endpoints are few.
         targets = [
             candidate
-            for candidate in WebhookEndpoint.objects.filter(is_active=True)
+            for candidate in (active_endpoints() if active is None else active)
             if not candidate.events or event in candidate.events
         ]
     if not targets:
         return []
+    # Normalised through the same encoder as the body, so dates and decimals in the payload can
+    # be stored in the JSON column and are sent exactly as stored.
+    data = json.loads(json.dumps(payload, cls=DjangoJSONEncoder))
 
     done = set(
         WebhookDelivery.objects.filter(endpoint__in=targets, event_id=event_id).values_list(
@@ -550,9 +558,7 @@ def _record(
         if ok:
             succeed(delivery, result)
             return
-        when = fail(delivery, result, retry=retry)
-        if when is not None:
-            enqueue_on_commit(webhook_deliver_job, delivery.pk, run_after=when)
+        fail(delivery, result, retry=retry)
 
 
 def webhook_deliver(*, delivery_id: int) -> WebhookDelivery:
@@ -606,27 +612,21 @@ def webhook_deliver(*, delivery_id: int) -> WebhookDelivery:
 # --- Endpoints ----------------------------------------------------------------------------------
 
 
-def webhook_endpoint_create(
-    *,
-    by: User,
-    name: str,
-    url: str,
-    events: Sequence[str],
-    secret: str | None = None,
-) -> WebhookEndpoint:
-    """Register an endpoint (owners and heads). `events` are Trigger values, none = every event;
-    without `secret` a random one is made — read it from the returned endpoint to give to the
-    receiver. The URL must pass `url_check` now (and is checked again on every delivery, since
-    what a name resolves to can change)."""
-    require_settings_access(by, _("Only owners and heads of sales may set up webhooks."))
+def webhook_endpoint_clean(
+    *, name: str, url: str, events: Sequence[str], secret: str | None = None
+) -> tuple[str, str, list[str], str]:
+    """The endpoint's fields checked and normalised (name, url, events, secret): what
+    `webhook_endpoint_create` and the admin form both accept. The URL must pass `url_check`
+    now (and is checked again on every delivery, since what a name resolves to can change);
+    without `secret` a random one is made."""
     name = name.strip()
     if not name:
         raise ServiceError(_("Give the webhook a name."), field="name")
-    if len(name) > (WebhookEndpoint._meta.get_field("name").max_length or 120):
+    if len(name) > max_length(WebhookEndpoint, "name"):
         raise ServiceError(_("The name is too long."), field="name")
 
     url = url.strip()
-    if len(url) > (WebhookEndpoint._meta.get_field("url").max_length or 500):
+    if len(url) > max_length(WebhookEndpoint, "url"):
         raise ServiceError(_("The URL is too long."), field="url")
     try:
         # The model's own validator first, so the admin never finds a stored URL invalid.
@@ -647,8 +647,26 @@ def webhook_endpoint_create(
         secret = secrets.token_urlsafe(32)
     secret = secret.strip()
     # A short secret can be guessed offline from one captured request.
-    if not 16 <= len(secret) <= (WebhookEndpoint._meta.get_field("secret").max_length or 128):
+    if not 16 <= len(secret) <= max_length(WebhookEndpoint, "secret"):
         raise ServiceError(
             _("The signing secret must be 16 to 128 characters long."), field="secret"
         )
+    return name, url, wanted, secret
+
+
+def webhook_endpoint_create(
+    *,
+    by: User,
+    name: str,
+    url: str,
+    events: Sequence[str],
+    secret: str | None = None,
+) -> WebhookEndpoint:
+    """Register an endpoint (owners and heads). `events` are Trigger values, none = every event;
+    without `secret` a random one is made — read it from the returned endpoint to give to the
+    receiver."""
+    require_settings_access(by, _("Only owners and heads of sales may set up webhooks."))
+    name, url, wanted, secret = webhook_endpoint_clean(
+        name=name, url=url, events=events, secret=secret
+    )
     return WebhookEndpoint.objects.create(name=name, url=url, secret=secret, events=wanted)

@@ -62,3 +62,20 @@ def queue_prune(now: dt.datetime | None = None) -> int:
         status=TaskResultStatus.RUNNING, started_at__lt=now - ORPHAN_AFTER
     ).delete()
     return finished + orphans
+
+
+def db_burst_worker(worker_id: str, worker_class: type[Any] | None = None) -> Any:
+    """A django-tasks-db worker that runs every due job of every queue, then stops (tests and
+    benchmarks drain the queue with it; `worker_class` may be a subclass that measures)."""
+    from django_tasks_db.management.commands.db_worker import Worker
+
+    return (worker_class or Worker)(
+        queue_names=["*"],
+        interval=0,
+        batch=True,
+        backend_name="default",
+        startup_delay=False,
+        max_tasks=None,
+        worker_id=worker_id,
+        excluded_queue_names=[],
+    )

@@ -1,7 +1,9 @@
-"""Half-open reporting windows [from, to) in the account's time zone (DESIGN §4)."""
+"""Half-open reporting windows [from, to) in the account's time zone (DESIGN §4), and the
+calendar arithmetic they need."""
 
 from __future__ import annotations
 
+import calendar
 import datetime as dt
 from dataclasses import dataclass
 from zoneinfo import ZoneInfo
@@ -16,6 +18,16 @@ def account_tz() -> ZoneInfo:
 def start_of_day(day: dt.date) -> dt.datetime:
     """Midnight of `day` in the account time zone, as an aware datetime."""
     return dt.datetime.combine(day, dt.time.min, tzinfo=account_tz())
+
+
+def add_months(day: dt.date, months: int) -> dt.date:
+    """The same day of the month `months` later (or earlier), clamped to the month's end
+    (31 March - 1 month = 28/29 February)."""
+    year, month = divmod(day.year * 12 + day.month - 1 + months, 12)
+    month += 1
+    return day.replace(
+        year=year, month=month, day=min(day.day, calendar.monthrange(year, month)[1])
+    )
 
 
 @dataclass(frozen=True)

@@ -33,12 +33,13 @@ from conveyor.automation.models import (
     EmailTemplateText,
     Trigger,
 )
-from conveyor.core.timewindow import account_tz
-from conveyor.dataset.generate import SEGMENTS, SegmentSpec, add_months, generate_dataset
+from conveyor.core.timewindow import account_tz, add_months
+from conveyor.dataset.generate import SEGMENTS, SegmentSpec, generate_dataset
 from conveyor.dataset.importer import import_dataset
 from conveyor.intake.models import QualificationQuestion, QuestionKind
 from conveyor.people.models import Person, Temperature
 from conveyor.pipelines.models import Deal, DealStatus, Pipeline, Process, Segment, Stage
+from conveyor.pipelines.playbooks import playbook_clean
 from conveyor.touches.models import Cadence, CadenceStep, Channel, Task, Touch, TouchKind
 
 DEFAULT_DEALS = 3000
@@ -211,7 +212,7 @@ def demo_build(
         _stages()
         cadence = _cadence()
         _playbooks()
-        _rules(cadence)
+        _rules()
         _questions()
         _temperatures()
         tasks = _tasks(rng, cadence)
@@ -331,15 +332,13 @@ def _playbooks() -> None:
     changed: list[Stage] = []
     for stage in Stage.objects.filter(pipeline__process=Process.CONVERSION, playbook=[]):
         items, script = PLAYBOOKS[_playbook_role(stage)]
-        stage.playbook = [
-            {"text": item.removeprefix("!"), "mandatory": item.startswith("!")} for item in items
-        ]
+        stage.playbook = playbook_clean("\n".join(items))
         stage.script = script
         changed.append(stage)
     Stage.objects.bulk_update(changed, ["playbook", "script"])
 
 
-def _rules(cadence: Cadence) -> None:
+def _rules() -> None:
     """The digital pipeline of each segment: a first sale opens the repeat-sales deal, silence
     plans a reminder, and a thank-you e-mail waits to be switched on once SMTP is set."""
     template, created = EmailTemplate.objects.get_or_create(name=THANKS_TEMPLATE)

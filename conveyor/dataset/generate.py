@@ -27,6 +27,7 @@ from itertools import accumulate
 from pathlib import Path
 from typing import Any
 
+from conveyor.core.timewindow import add_months
 from conveyor.dataset.reader import COLUMNS
 
 # The §5 contract (file names and header rows, in load order) is the importer's.
@@ -241,20 +242,6 @@ class GenerateResult:
     @property
     def total_rows(self) -> int:
         return sum(self.counts.values())
-
-
-def add_months(day: date, months: int) -> date:
-    """The same day of the month `months` later (or earlier), clamped to the month's end."""
-    index = day.year * 12 + day.month - 1 + months
-    year, month = divmod(index, 12)
-    month += 1
-    for candidate in (31, 30, 29, 28):
-        if day.day <= candidate:
-            try:
-                return date(year, month, min(day.day, candidate))
-            except ValueError:
-                continue
-    return date(year, month, 28)  # pragma: no cover - unreachable
 
 
 class _Calendar:

@@ -43,6 +43,7 @@ from django.db import IntegrityError, connection, models, transaction
 
 from conveyor.accounts.models import Role, SalesPlan, Team, User
 from conveyor.analytics.models import Expense
+from conveyor.core.fields import max_length
 from conveyor.core.phones import normalize_phone
 from conveyor.dataset.bulk import Db, IdAllocator, model_defaults
 from conveyor.dataset.reader import (
@@ -162,12 +163,6 @@ def import_dataset(path: Path, *, stdout: Writable | None = None) -> ImportResul
 
 def _table(model: type[models.Model]) -> str:
     return model._meta.db_table
-
-
-def _limit(model: type[models.Model], name: str) -> int:
-    max_length = model._meta.get_field(name).max_length  # type: ignore[union-attr]
-    assert isinstance(max_length, int)
-    return max_length
 
 
 class _Registry:
@@ -478,9 +473,9 @@ class _Importer:
         ids = IdAllocator(self.db, User)
         ix = src.index
         name_max, email_max, team_max = (
-            _limit(User, "name"),
-            _limit(User, "email"),
-            _limit(Team, "name"),
+            max_length(User, "name"),
+            max_length(User, "email"),
+            max_length(Team, "name"),
         )
         emails: dict[str, int] = {}
         new_users: list[tuple[int, str, str, str, str]] = []
@@ -561,7 +556,7 @@ class _Importer:
         ids = IdAllocator(self.db, Segment)
         add = self._writer(Segment, ["id", "name", "external_id"])
         ix = src.index
-        limit = _limit(Segment, "name")
+        limit = max_length(Segment, "name")
         seen: dict[str, int] = {}
         for line, row in src:
             ext = row[ix["id"]].strip()
@@ -590,7 +585,7 @@ class _Importer:
         ids = IdAllocator(self.db, Pipeline)
         add = self._writer(Pipeline, ["id", "name", "segment_id", "process", "external_id"])
         ix = src.index
-        limit = _limit(Pipeline, "name")
+        limit = max_length(Pipeline, "name")
         seen: dict[str, int] = {}
         for line, row in src:
             ext = row[ix["id"]].strip()
@@ -641,7 +636,7 @@ class _Importer:
             ],
         )
         ix = src.index
-        name_max, exit_max = _limit(Stage, "name"), _limit(Stage, "exit_criterion")
+        name_max, exit_max = max_length(Stage, "name"), max_length(Stage, "exit_criterion")
         for line, row in src:
             ext = row[ix["id"]].strip()
             defined = self._define(self.stages, ids, name, line, ext)
@@ -706,7 +701,7 @@ class _Importer:
         # pipeline NULL: the dataset's reasons form the global catalogue.
         add = self._writer(LossReason, ["id", "name", "external_id"])
         ix = src.index
-        limit = _limit(LossReason, "name")
+        limit = max_length(LossReason, "name")
         for line, row in src:
             ext = row[ix["id"]].strip()
             defined = self._define(self.loss_reasons, ids, name, line, ext)
@@ -753,11 +748,11 @@ class _Importer:
         i_company, i_source, i_created = ix["company"], ix["source"], ix["created_at"]
         i_owner, i_referrer = ix["owner_id"], ix["referred_by_id"]
         name_max, email_max, phone_max = (
-            _limit(Person, "name"),
-            _limit(Person, "email"),
-            _limit(Person, "phone"),
+            max_length(Person, "name"),
+            max_length(Person, "email"),
+            max_length(Person, "phone"),
         )
-        company_max, source_max = _limit(Company, "name"), _limit(Person, "source")
+        company_max, source_max = max_length(Company, "name"), max_length(Person, "source")
         people = self.people
         text = self._text
         db_datetime = self.db.datetime
@@ -883,7 +878,7 @@ class _Importer:
         i_amount, i_currency, i_owner = ix["amount"], ix["currency"], ix["owner_id"]
         i_opened, i_status, i_closed = ix["opened_at"], ix["status"], ix["closed_at"]
         i_reason, i_refused = ix["lost_reason_id"], ix["refused_by_us"]
-        title_max = _limit(Deal, "title")
+        title_max = max_length(Deal, "title")
         default_currency = str(settings.CONVEYOR_CURRENCY)
         zero = Decimal(0)
         deals, people, pipelines = self.deals, self.people, self.pipelines
@@ -1277,7 +1272,7 @@ class _Importer:
         err = self.errors.add
         add = self._writer(Expense, ["channel", "period_start", "period_end", "amount"])
         ix = src.index
-        limit = _limit(Expense, "channel")
+        limit = max_length(Expense, "channel")
         seen: dict[tuple[str, str, str], int] = {}
         for line, row in src:
             ok = True

@@ -12,7 +12,7 @@ from typing import Any
 from django.utils.translation import gettext as _
 
 from conveyor.core.errors import ServiceError
-from conveyor.pipelines.models import Stage
+from conveyor.pipelines.models import Deal, PlaybookCheck, Stage
 
 MAX_ITEM_LENGTH = 255
 
@@ -33,6 +33,28 @@ def playbook_items(stage: Stage) -> list[PlaybookItem]:
         elif isinstance(entry, dict) and str(entry.get("text", "")).strip():
             items.append(PlaybookItem(str(entry["text"]).strip(), bool(entry.get("mandatory"))))
     return items
+
+
+@dataclass(frozen=True)
+class PlaybookEntry:
+    text: str
+    mandatory: bool
+    checked: bool
+
+
+def playbook_state(deal: Deal, *, mandatory_only: bool = False) -> list[PlaybookEntry]:
+    """The checklist of the deal's current stage with what is ticked for this deal: one query,
+    none when there is nothing to look up (the move and win services ask for mandatory items
+    only, on every forward move)."""
+    items = [item for item in playbook_items(deal.stage) if item.mandatory or not mandatory_only]
+    if not items:
+        return []
+    ticked = set(
+        PlaybookCheck.objects.filter(deal=deal, stage_id=deal.stage_id).values_list(
+            "item", flat=True
+        )
+    )
+    return [PlaybookEntry(item.text, item.mandatory, item.text in ticked) for item in items]
 
 
 def playbook_clean(lines: str) -> list[dict[str, Any]]:

@@ -31,7 +31,7 @@ from conveyor.pipelines.models import (
     Stage,
     StageChange,
 )
-from conveyor.pipelines.playbooks import playbook_items
+from conveyor.pipelines.playbooks import playbook_items, playbook_state
 from conveyor.pipelines.signals import deal_assigned, deal_changed
 
 
@@ -109,6 +109,19 @@ def purchases_renumber(person_id: int) -> None:
             Deal.objects.filter(pk=deal.pk).update(purchase_number=number)
 
 
+def _entry_stage(pipeline: Pipeline, stage: Stage | None) -> Stage:
+    """Where a deal comes into `pipeline`: `stage`, else the first open stage; the pipeline
+    must take new deals."""
+    if not pipeline.is_active:
+        raise ServiceError(_("This pipeline is closed for new deals."), field="pipeline")
+    if stage is None:
+        stage = pipeline.stages.filter(is_archived=False).order_by("position").first()
+        if stage is None:
+            raise ServiceError(_("This pipeline has no stages yet."), field="pipeline")
+    _check_stage(pipeline, stage)
+    return stage
+
+
 @transaction.atomic
 def deal_open(
     *,
@@ -126,13 +139,7 @@ def deal_open(
     at = _now(at)
     if by is not None:
         require_owner_access(by, owner)
-    if not pipeline.is_active:
-        raise ServiceError(_("This pipeline is closed for new deals."), field="pipeline")
-    if stage is None:
-        stage = pipeline.stages.filter(is_archived=False).order_by("position").first()
-        if stage is None:
-            raise ServiceError(_("This pipeline has no stages yet."), field="pipeline")
-    _check_stage(pipeline, stage)
+    stage = _entry_stage(pipeline, stage)
     deal = Deal.objects.create(
         person=person,
         pipeline=pipeline,
@@ -345,12 +352,7 @@ def deal_transfer(
         raise ServiceError(_("Only an open deal can change pipeline."), field="deal")
     if pipeline.pk == deal.pipeline_id:
         raise ServiceError(_("The deal is already in this pipeline."), field="pipeline")
-    if not pipeline.is_active:
-        raise ServiceError(_("This pipeline is closed for new deals."), field="pipeline")
-    stage = stage or pipeline.stages.filter(is_archived=False).order_by("position").first()
-    if stage is None:
-        raise ServiceError(_("This pipeline has no stages yet."), field="pipeline")
-    _check_stage(pipeline, stage)
+    stage = _entry_stage(pipeline, stage)
     _close_current_interval(deal, at)
     change = StageChange.objects.create(
         deal=deal, kind=ChangeKind.MOVE, from_stage=deal.stage, to_stage=stage, at=at, user=by
@@ -389,13 +391,7 @@ def deal_assign(*, deal_id: int, owner: User, by: User | None, version: int | No
 def _require_mandatory_playbook(deal: Deal) -> None:
     """A head can make playbook items mandatory: the deal does not leave its stage forward (or
     win) until they are ticked."""
-    mandatory = [item.text for item in playbook_items(deal.stage) if item.mandatory]
-    if not mandatory:
-        return
-    done = set(
-        PlaybookCheck.objects.filter(deal=deal, stage=deal.stage).values_list("item", flat=True)
-    )
-    missing = [text for text in mandatory if text not in done]
+    missing = [item.text for item in playbook_state(deal, mandatory_only=True) if not item.checked]
     if missing:
         raise ServiceError(
             _("Tick the mandatory playbook items first: %(items)s") % {"items": "; ".join(missing)},

@@ -11,6 +11,8 @@ import os
 import pytest
 from django.conf import settings
 
+from conveyor.core.jobs import db_burst_worker
+
 RQ_TEST_URL = os.environ.get("CONVEYOR_TEST_RQ_URL", "redis://127.0.0.1:6379/15")
 
 BACKENDS = {
@@ -45,17 +47,6 @@ def drain() -> int:
         rq_worker = SimpleWorker([queue], connection=queue.connection, job_class=Job)
         rq_worker.work(burst=True, with_scheduler=False)
         return before
-    from django_tasks_db.management.commands.db_worker import Worker
-
-    worker = Worker(
-        queue_names=["*"],
-        interval=0,
-        batch=True,
-        backend_name="default",
-        startup_delay=False,
-        max_tasks=None,
-        worker_id="test-worker",
-        excluded_queue_names=[],
-    )
+    worker = db_burst_worker("test-worker")
     worker.run()
-    return worker._run_tasks
+    return int(worker._run_tasks)

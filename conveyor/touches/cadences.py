@@ -19,6 +19,7 @@ from conveyor.accounts.permissions import require_owner_access
 from conveyor.core.errors import ServiceError
 from conveyor.pipelines.models import Deal, DealStatus, Stage
 from conveyor.touches.models import Cadence, CadenceRun, Task
+from conveyor.touches.selectors import open_tasks
 
 # Steps a cadence may have at most; a longer one is a mistake, not a process.
 MAX_STEPS = 50
@@ -55,7 +56,7 @@ def cadence_start(
     running = CadenceRun.objects.filter(deal=deal, cadence=cadence, stopped_at__isnull=True)
     if running.exists():
         raise ServiceError(_("This cadence is already running on the deal."), field="cadence")
-    steps = list(cadence.steps.order_by("position")[: MAX_STEPS + 1])
+    steps = list(cadence.steps.order_by("position")[:MAX_STEPS])
     if not steps:
         raise ServiceError(_("This cadence has no steps."), field="cadence")
     run = CadenceRun.objects.create(deal=deal, cadence=cadence, stage=stage, started_at=at)
@@ -79,7 +80,7 @@ def cadence_start(
             cadence_run=run,
             created_at=at,
         )
-        for number, step in enumerate(steps[:MAX_STEPS], start=1)
+        for number, step in enumerate(steps, start=1)
     )
     return run
 
@@ -103,10 +104,9 @@ def cadences_follow_stage(*, deal: Deal, stage: Stage | None, at: dt.datetime) -
     """Keep cadences in step with where the deal now is: runs of other stages stop, the new
     stage's cadences start. A closed deal (stage None) stops everything and its open tasks go."""
     if stage is None or deal.status != DealStatus.OPEN:
-        cadence_stop(deal=deal, at=at)
-        Task.objects.filter(deal=deal, done_at__isnull=True, cancelled_at__isnull=True).update(
-            cancelled_at=at
-        )
+        # Every open task goes, the cadences' among them: only the runs are left to stop.
+        CadenceRun.objects.filter(deal=deal, stopped_at__isnull=True).update(stopped_at=at)
+        open_tasks().filter(deal=deal).update(cancelled_at=at)
         return
     cadence_stop(deal=deal, at=at, keep_stage=stage)
     if deal.owner_id is None:

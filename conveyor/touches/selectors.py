@@ -24,6 +24,7 @@ from django.utils import timezone
 
 from conveyor.accounts.models import User
 from conveyor.accounts.permissions import scope, visible_q
+from conveyor.core.timewindow import start_of_day
 from conveyor.pipelines.models import Deal, DealStatus, Pipeline, Stage, StageChange
 from conveyor.pipelines.selectors import deal_history, deals_for
 from conveyor.touches.models import Cadence, CadenceRun, Task, Touch, TouchKind
@@ -120,6 +121,15 @@ def rot_cutoffs(stages: list[Stage], now: dt.datetime) -> dict[int, dt.datetime]
     }
 
 
+def deal_is_stalled(deal: Deal | None) -> bool:
+    """An open deal with nothing planned (the definition `stalled_deals` lists by)."""
+    return (
+        deal is not None
+        and deal.status == DealStatus.OPEN
+        and not open_tasks().filter(deal=deal).exists()
+    )
+
+
 def stalled_deals(user: User) -> QuerySet[Deal]:
     """Open deals the user may see with no open task: nobody has planned the next step."""
     return (
@@ -130,12 +140,17 @@ def stalled_deals(user: User) -> QuerySet[Deal]:
     )
 
 
+def rotting_q(stages: QuerySet[Stage], now: dt.datetime) -> Q:
+    """Deals sitting in one of `stages` longer than its rot days (one query for the stages)."""
+    rotting = Q(pk__in=[])
+    for stage_id, cutoff in rot_cutoffs(list(stages.filter(rot_days__isnull=False)), now).items():
+        rotting |= Q(stage_id=stage_id, stage_entered_at__lt=cutoff)
+    return rotting
+
+
 def rotting_deals(user: User, now: dt.datetime) -> QuerySet[Deal]:
     """Open deals longer in their stage than its rot days (two queries: stages, then deals)."""
-    cutoffs = rot_cutoffs(list(Stage.objects.filter(rot_days__isnull=False)), now)
-    rotting = Q(pk__in=[])
-    for stage_id, cutoff in cutoffs.items():
-        rotting |= Q(stage_id=stage_id, stage_entered_at__lt=cutoff)
+    rotting = rotting_q(Stage.objects.all(), now)
     return with_next_task(deals_for(user).filter(status=DealStatus.OPEN).filter(rotting)).order_by(
         "stage_entered_at", "pk"
     )
@@ -277,11 +292,6 @@ CALENDAR_PAST = dt.timedelta(days=30)
 CALENDAR_AHEAD = dt.timedelta(days=90)
 
 
-def _day_start(day: dt.date) -> dt.datetime:
-    """Midnight of `day` in the current time zone (the account's unless a view activated one)."""
-    return dt.datetime.combine(day, dt.time.min, tzinfo=timezone.get_current_timezone())
-
-
 @dataclass(frozen=True)
 class Agenda:
     """Open tasks of one user: due before today, due today, due in the next days (each by time)."""
@@ -290,7 +300,6 @@ class Agenda:
     today: list[Task]
     upcoming: list[Task]
     today_start: dt.datetime
-    upcoming_end: dt.datetime
 
     @property
     def count(self) -> int:
@@ -309,9 +318,9 @@ def agenda(*, user: User, now: dt.datetime, upcoming_days: int = 7) -> Agenda:
     where it is still yesterday in UTC.
     """
     today = timezone.localdate(now)
-    today_start = _day_start(today)
-    tomorrow_start = _day_start(today + dt.timedelta(days=1))
-    upcoming_end = _day_start(today + dt.timedelta(days=1 + upcoming_days))
+    today_start = start_of_day(today)
+    tomorrow_start = start_of_day(today + dt.timedelta(days=1))
+    upcoming_end = start_of_day(today + dt.timedelta(days=1 + upcoming_days))
     tasks = (
         _own_open_tasks(user)
         .filter(due_at__lt=upcoming_end)
@@ -333,13 +342,12 @@ def agenda(*, user: User, now: dt.datetime, upcoming_days: int = 7) -> Agenda:
         today=due_today,
         upcoming=upcoming,
         today_start=today_start,
-        upcoming_end=upcoming_end,
     )
 
 
 def agenda_count(user: User, now: dt.datetime) -> int:
     """How many of `user`'s own open tasks are overdue or due today (one COUNT query)."""
-    tomorrow_start = _day_start(timezone.localdate(now) + dt.timedelta(days=1))
+    tomorrow_start = start_of_day(timezone.localdate(now) + dt.timedelta(days=1))
     return _own_open_tasks(user).filter(due_at__lt=tomorrow_start).count()
 
 

@@ -12,6 +12,7 @@ from django.utils.translation import gettext as _
 from conveyor.accounts.models import User
 from conveyor.accounts.permissions import require_owner_access
 from conveyor.core.errors import ServiceError
+from conveyor.core.timewindow import account_tz
 from conveyor.people.models import Person
 from conveyor.pipelines.models import Deal, DealStatus
 from conveyor.touches.models import (
@@ -185,6 +186,18 @@ def task_complete(
     task.done_touch = touch
     task.save(update_fields=["done_at", "done_touch"])
     return task
+
+
+def preset_due(preset: str, *, due_at: dt.datetime, now: dt.datetime) -> dt.datetime:
+    """When a task moved by `preset` is due. "+1 hour" is an hour after the later of now and the
+    current due time (so it never moves a task earlier); "tomorrow" and "next week" are 1 and 7
+    days after today, at the task's time of day, in the account's time zone."""
+    if preset == "hour":
+        return (max(now, due_at) + dt.timedelta(hours=1)).replace(second=0, microsecond=0)
+    days = 1 if preset == "tomorrow" else 7
+    day = timezone.localdate(now) + dt.timedelta(days=days)
+    time_of_day = timezone.localtime(due_at).time().replace(second=0, microsecond=0)
+    return dt.datetime.combine(day, time_of_day, tzinfo=account_tz())
 
 
 @transaction.atomic

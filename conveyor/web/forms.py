@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
 from decimal import Decimal
 from typing import Any
 
@@ -396,14 +395,6 @@ class ReportForm(forms.Form):
                 self.fields[name] = forms.IntegerField(
                     label=option.help, min_value=1, initial=option.default, required=False
                 )
-
-    def clean(self) -> dict[str, Any]:
-        data = super().clean() or {}
-        start: dt.date | None = data.get("date_from")
-        end: dt.date | None = data.get("date_to")
-        if start and end and end <= start:
-            self.add_error("date_to", _("The end must be after the start."))
-        return data
 
     def filter_kwargs(self) -> dict[str, Any]:
         data = self.cleaned_data

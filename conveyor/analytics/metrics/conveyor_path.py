@@ -25,7 +25,7 @@ won deals of the window with conditional sums (average check).
 
 from __future__ import annotations
 
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import Decimal
 from typing import Any
 
 from django.conf import settings
@@ -33,20 +33,12 @@ from django.db.models import Count, Exists, OuterRef, Q, QuerySet, Sum
 from django.utils.translation import gettext_lazy as _
 
 from conveyor.analytics.filters import ReportFilter
-from conveyor.analytics.queries import rate
+from conveyor.analytics.queries import money, rate
 from conveyor.analytics.reports import Report, Table
 from conveyor.people.models import Person
 from conveyor.pipelines.models import Deal, DealStatus
 
 TARGET_REPEAT_RATE = 0.5  # seed 001: repeat-sale conversion of 50%+ marks a healthy business
-CENT = Decimal("0.01")
-
-
-def money(value: Decimal | int | float | None) -> float | None:
-    """A money amount rounded half up to cents, as JSON's float (None stays None)."""
-    if value is None:
-        return None
-    return float(Decimal(value).quantize(CENT, rounding=ROUND_HALF_UP))
 
 
 def average(total: Decimal | None, count: int) -> float | None:

@@ -56,9 +56,9 @@ from django.db.models import Count, F, Q, Sum
 from django.utils.translation import gettext_lazy as _
 
 from conveyor.analytics.filters import ReportFilter
-from conveyor.analytics.metrics.conveyor_path import leads, money, new_customer_deals
+from conveyor.analytics.metrics.conveyor_path import leads, new_customer_deals
 from conveyor.analytics.models import Expense
-from conveyor.analytics.queries import MS_PER_HOUR, ElapsedMs, rate
+from conveyor.analytics.queries import MS_PER_HOUR, ElapsedMs, money, rate
 from conveyor.analytics.reports import Report, Table
 from conveyor.pipelines.models import Deal, DealStatus, Process, Stage, StageChange
 
@@ -78,14 +78,8 @@ def pro_rata(
     return Fraction(amount) * inside / ((end - start).days + 1)
 
 
-def _money(value: Fraction) -> float:
-    rounded = money(Decimal(value.numerator) / Decimal(value.denominator))
-    assert rounded is not None
-    return rounded
-
-
 def _cost(expenses: Fraction, people: int) -> float | None:
-    return _money(expenses / people) if people else None
+    return money(expenses / people) if people else None
 
 
 def _channels(f: ReportFilter) -> list[dict[str, Any]]:
@@ -122,7 +116,7 @@ def _channels(f: ReportFilter) -> list[dict[str, Any]]:
         rows.append(
             {
                 "channel": channel,
-                "expenses": _money(total),
+                "expenses": money(total),
                 "leads": lead_count,
                 "customers": customer_count,
                 "cost_per_lead": _cost(total, lead_count),

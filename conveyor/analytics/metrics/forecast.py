@@ -35,7 +35,6 @@ archived stage still holding an open deal.
 
 from __future__ import annotations
 
-import calendar
 import datetime as dt
 import statistics
 from collections import defaultdict
@@ -63,12 +62,11 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from conveyor.analytics.filters import ReportFilter
-from conveyor.analytics.queries import MEDIAN, ElapsedMs, PercentilesCont
+from conveyor.analytics.queries import MEDIAN, ElapsedMs, PercentilesCont, cents
 from conveyor.analytics.reports import Option, Report, Table
-from conveyor.core.timewindow import account_tz
+from conveyor.core.timewindow import account_tz, add_months
 from conveyor.pipelines.models import Deal, DealStatus, Stage
 
-CENT = Decimal("0.01")
 MS_PER_DAY = 86_400_000
 Month = tuple[int, int]  # (year, month)
 
@@ -80,24 +78,13 @@ def months_before(moment: dt.datetime, months: int) -> dt.datetime:
     """`moment` shifted back `months` calendar months on the account's wall clock (the day is
     clamped to the target month's length: 31 March - 1 month = 28/29 February)."""
     local = moment.astimezone(account_tz())
-    index = local.year * 12 + (local.month - 1) - months
-    year, month = divmod(index, 12)
-    month += 1
-    day = min(local.day, calendar.monthrange(year, month)[1])
-    naive = local.replace(tzinfo=None).replace(year=year, month=month, day=day)
-    return naive.replace(tzinfo=account_tz())
+    day = add_months(local.date(), -months)
+    return dt.datetime.combine(day, local.time(), tzinfo=account_tz())
 
 
 def _next_month(month: Month) -> Month:
     year, number = month
     return (year + 1, 1) if number == 12 else (year, number + 1)
-
-
-def _money(value: Fraction | Decimal) -> Decimal:
-    """Money rounded half up to cents, exactly (no float on the way)."""
-    if isinstance(value, Fraction):
-        value = Decimal(value.numerator) / Decimal(value.denominator)
-    return value.quantize(CENT, rounding=ROUND_HALF_UP)
 
 
 def _share(value: Fraction | Decimal | None) -> float | None:
@@ -125,11 +112,11 @@ class _Sums:
         self.weighted_measured += Fraction(value) * measured_p
 
     def as_row(self) -> dict[str, Any]:
-        weighted_set = _money(self.weighted_set)
-        weighted_measured = _money(self.weighted_measured)
+        weighted_set = cents(self.weighted_set)
+        weighted_measured = cents(self.weighted_measured)
         return {
             "open_deals": self.deals,
-            "open_value": float(_money(self.value)),
+            "open_value": float(cents(self.value)),
             "weighted_set": float(weighted_set),
             "weighted_measured": float(weighted_measured),
             "gap": float(weighted_measured - weighted_set),

@@ -24,6 +24,7 @@ from django.db.models.functions.datetime import TruncBase
 from django.utils.translation import gettext_lazy as _
 
 from conveyor.analytics.filters import ReportFilter
+from conveyor.analytics.queries import money
 from conveyor.analytics.reports import Option, Report, Table
 from conveyor.core.timewindow import account_tz
 from conveyor.intake.models import Lead
@@ -147,7 +148,7 @@ def run(f: ReportFilter, period: str = "week") -> dict[str, Any]:
             "requests": requests.get(start, {}).get("n", 0),
             "key_meetings": meetings.get(start, {}).get("n", 0),
             "deals_won": won.get("n", 0),
-            "revenue": round(float(revenue), 2),
+            "revenue": money(revenue),
         }
         series.append(row)
         for key in COUNTS:
@@ -160,7 +161,7 @@ def run(f: ReportFilter, period: str = "week") -> dict[str, Any]:
         "currency": currency,
         "totals": {
             **{key: totals[key] for key in COUNTS},
-            "revenue": round(float(revenue_total), 2),
+            "revenue": money(revenue_total),
             # Won deals in another currency count as won but not in the revenue.
             "deals_won_other_currency": totals["deals_won_other_currency"],
         },

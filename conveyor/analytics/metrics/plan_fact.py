@@ -37,9 +37,9 @@ from django.utils.translation import gettext_lazy as _
 from conveyor.accounts.calendar import WorkCalendar
 from conveyor.accounts.models import Role, SalesPlan, Team
 from conveyor.analytics.filters import ReportFilter
-from conveyor.analytics.queries import rate
+from conveyor.analytics.queries import money, rate
 from conveyor.analytics.reports import Report, Table
-from conveyor.core.timewindow import account_tz, start_of_day
+from conveyor.core.timewindow import account_tz, add_months, start_of_day
 from conveyor.pipelines.models import Deal, DealStatus
 
 USER_FIELDS = ("user_id", "user__email", "user__name", "user__team_id", "user__team__name")
@@ -62,16 +62,8 @@ def month_starts(date_from: dt.date, date_to: dt.date) -> list[dt.date]:
     month = date_from.replace(day=1)
     while month < date_to:
         months.append(month)
-        month = _next_month(month)
+        month = add_months(month, 1)
     return months
-
-
-def _next_month(month: dt.date) -> dt.date:
-    return (month.replace(day=28) + dt.timedelta(days=4)).replace(day=1)
-
-
-def _money(value: Decimal) -> float:
-    return round(float(value), 2)
 
 
 def team_q(f: ReportFilter) -> Q:
@@ -108,11 +100,11 @@ def _row(plan: Plan | None, fact: Plan, days: tuple[int, int] | None) -> dict[st
     run_rate_revenue = run_rate_deals = None
     if days is not None and days[0]:
         elapsed, total = days
-        run_rate_revenue = _money(fact.revenue * total / elapsed)
+        run_rate_revenue = money(fact.revenue * total / elapsed)
         run_rate_deals = round(fact.deals * total / elapsed, 2)
     return {
-        "plan_revenue": _money(plan.revenue) if plan else None,
-        "fact_revenue": _money(fact.revenue),
+        "plan_revenue": money(plan.revenue) if plan else None,
+        "fact_revenue": money(fact.revenue),
         "revenue_pct": (
             round(float(fact.revenue / plan.revenue), 4) if plan and plan.revenue else None
         ),
@@ -163,7 +155,7 @@ def plan_fact(f: ReportFilter, now: dt.datetime) -> dict[str, Any]:
             status=DealStatus.WON,
             owner__isnull=False,
             closed_at__gte=start_of_day(months[0]),
-            closed_at__lt=start_of_day(_next_month(months[-1])),
+            closed_at__lt=start_of_day(add_months(months[-1], 1)),
         )
         .order_by()
         .annotate(month=TruncMonth("closed_at", tzinfo=tz))

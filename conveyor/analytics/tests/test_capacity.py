@@ -20,7 +20,6 @@ from pytest_django import Settings
 from conftest import Cast
 from conveyor.accounts.models import Holiday, Role, Team, TokenScope, User
 from conveyor.accounts.services import token_create
-from conveyor.analytics import reports as _registry  # noqa: F401 - before a metric module
 from conveyor.analytics.filters import ReportFilter
 from conveyor.analytics.metrics.capacity import REPORT, capacity, working_days
 from conveyor.api.tests.conftest import Api

@@ -29,8 +29,6 @@ pytestmark = pytest.mark.django_db
 
 JAN, APR = dt.date(2026, 1, 1), dt.date(2026, 4, 1)
 UTC = dt.UTC
-# Through the registry: importing the metric module first would import it again, half-made,
-# from the registry's discovery (a circular import).
 REPORT = REPORTS["conveyor"]
 QUERIES = 4  # leads, new customers (+ EXISTS), customers at `to` (+ EXISTS), won deals
 

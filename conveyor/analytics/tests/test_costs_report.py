@@ -30,7 +30,6 @@ from conveyor.testing.factories import LossReasonFactory, TouchFactory, pipeline
 pytestmark = pytest.mark.django_db
 
 JAN, APR = dt.date(2026, 1, 1), dt.date(2026, 4, 1)
-# Through the registry (importing the metric module first is a circular import).
 REPORT = REPORTS["costs"]
 # Expenses, leads by source, new customers by source; stages, losses, touches, time by stage.
 QUERIES = 7

@@ -20,7 +20,6 @@ from freezegun import freeze_time
 from conftest import Cast
 from conveyor.accounts.models import Team, TokenScope, User
 from conveyor.accounts.services import token_create
-from conveyor.analytics import reports as _registry  # noqa: F401 - before a metric module
 from conveyor.analytics.filters import ReportFilter
 from conveyor.analytics.metrics.discipline import LIST_LIMIT, REPORT, discipline, tables
 from conveyor.api.tests.conftest import Api

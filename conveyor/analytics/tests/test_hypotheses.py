@@ -44,10 +44,6 @@ from django.utils import timezone
 from conftest import Cast
 from conveyor.accounts.models import TokenScope, User
 from conveyor.accounts.services import token_create
-
-# The registry before the metric module: importing a metric module first would re-enter the
-# registry's discovery while that module is half-imported (a circular import).
-from conveyor.analytics import reports  # noqa: F401
 from conveyor.analytics.filters import ReportFilter
 from conveyor.analytics.metrics.hypotheses import (
     REPORT,

@@ -34,7 +34,6 @@ from conveyor.testing.factories import PersonFactory, pipeline_with_stages
 
 pytestmark = pytest.mark.django_db
 
-# Looked up in the registry: importing a metric module before `reports` is a circular import.
 REPORT = REPORTS["key-counts"]
 QUERIES = 4  # people, intake records, key-meeting entries, won deals; each grouped by bucket
 

@@ -35,8 +35,6 @@ from conveyor.testing.factories import LossReasonFactory, pipeline_with_stages
 pytestmark = pytest.mark.django_db
 
 JAN, APR = dt.date(2026, 1, 1), dt.date(2026, 4, 1)
-# Through the registry: importing the metric module first would import it again, half-made,
-# from the registry's discovery (a circular import).
 REPORT = REPORTS["losses"]
 
 

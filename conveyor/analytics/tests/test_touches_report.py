@@ -38,7 +38,6 @@ UTC = dt.UTC
 MAR, APR = dt.date(2026, 3, 1), dt.date(2026, 4, 1)
 W0 = dt.datetime(2026, 3, 1, tzinfo=UTC)  # the window's start (account time zone UTC)
 W1 = dt.datetime(2026, 4, 1, tzinfo=UTC)  # its end, not included
-# Looked up in the registry: importing a metric module before `reports` is a circular import.
 REPORT = REPORTS["touches"]
 QUERIES = 3  # first sales by touch count; touches by user and kind; closing by step and outcome
 

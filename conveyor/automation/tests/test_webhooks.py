@@ -26,7 +26,7 @@ from django.utils import timezone
 from pytest_django import Settings
 
 from conftest import Cast
-from conveyor.automation import webhooks
+from conveyor.automation import attempts, webhooks
 from conveyor.automation.attempts import retry_delay
 from conveyor.automation.models import JobStatus, WebhookDelivery, WebhookEndpoint
 from conveyor.automation.tasks import webhook_deliver_job
@@ -331,6 +331,7 @@ def enqueued(monkeypatch: pytest.MonkeyPatch) -> list[tuple[Any, tuple[Any, ...]
         calls.append((task, args, run_after))
 
     monkeypatch.setattr(webhooks, "enqueue_on_commit", record)
+    monkeypatch.setattr(attempts, "enqueue_on_commit", record)  # retries
     return calls
 
 

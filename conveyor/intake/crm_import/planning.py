@@ -34,6 +34,7 @@ from django.utils.translation import gettext as _
 
 from conveyor.accounts.models import User
 from conveyor.accounts.permissions import can_manage_users_of
+from conveyor.core.fields import max_length
 from conveyor.intake.crm_import.profiles import FIELD_LABELS, FIELDS, PROFILES, MappingError
 from conveyor.intake.crm_import.reading import Table
 from conveyor.intake.crm_import.values import (
@@ -63,22 +64,16 @@ FIRST, LAST = "\x00first", "\x00last"
 OPEN, WON, LOST = str(DealStatus.OPEN), str(DealStatus.WON), str(DealStatus.LOST)
 
 
-def _limit(model: type, name: str) -> int:
-    max_length = model._meta.get_field(name).max_length  # type: ignore[attr-defined]
-    assert isinstance(max_length, int)
-    return max_length
-
-
-EXTERNAL_ID_MAX = _limit(Deal, "external_id")
-TITLE_MAX = _limit(Deal, "title")
-NAME_MAX = _limit(Person, "name")
-EMAIL_MAX = _limit(Person, "email")
-PHONE_MAX = _limit(Person, "phone")
-COMPANY_MAX = _limit(Company, "name")
-SOURCE_MAX = _limit(Person, "source")
-STAGE_NAME_MAX = _limit(Stage, "name")
-PIPELINE_NAME_MAX = _limit(Pipeline, "name")
-REASON_MAX = _limit(LossReason, "name")
+EXTERNAL_ID_MAX = max_length(Deal, "external_id")
+TITLE_MAX = max_length(Deal, "title")
+NAME_MAX = max_length(Person, "name")
+EMAIL_MAX = max_length(Person, "email")
+PHONE_MAX = max_length(Person, "phone")
+COMPANY_MAX = max_length(Company, "name")
+SOURCE_MAX = max_length(Person, "source")
+STAGE_NAME_MAX = max_length(Stage, "name")
+PIPELINE_NAME_MAX = max_length(Pipeline, "name")
+REASON_MAX = max_length(LossReason, "name")
 
 
 @dataclass(slots=True)

@@ -26,17 +26,19 @@ from icalendar import Calendar, Event
 
 from conveyor.accounts.models import User
 from conveyor.core.errors import ServiceError
-from conveyor.pipelines.models import Deal, DealStatus
+from conveyor.core.timewindow import account_tz
+from conveyor.pipelines.models import DealStatus
 from conveyor.touches.models import ClosingStep, Outcome, Task, TouchKind
 from conveyor.touches.selectors import (
     agenda,
     calendar_owner,
     calendar_tasks,
-    open_tasks,
+    deal_is_stalled,
     tasks_for,
 )
 from conveyor.touches.services import (
     calendar_key_reset,
+    preset_due,
     task_complete,
     task_reschedule,
     task_schedule,
@@ -101,24 +103,10 @@ class PlanNextForm(forms.Form):
         super().__init__(*args, **kwargs)
 
 
-def preset_due(preset: str, *, due_at: dt.datetime, now: dt.datetime) -> dt.datetime:
-    """When a task moved by `preset` is due. "+1 hour" is an hour after the later of now and the
-    current due time (so it never moves a task earlier); "tomorrow" and "next week" are 1 and 7
-    days after today, at the task's time of day, in the current time zone."""
-    if preset == "hour":
-        return (max(now, due_at) + dt.timedelta(hours=1)).replace(second=0, microsecond=0)
-    days = 1 if preset == "tomorrow" else 7
-    day = timezone.localdate(now) + dt.timedelta(days=days)
-    time_of_day = timezone.localtime(due_at).time().replace(second=0, microsecond=0)
-    return dt.datetime.combine(day, time_of_day, tzinfo=timezone.get_current_timezone())
-
-
 def _next_task_initial(now: dt.datetime) -> dict[str, Any]:
     """Tomorrow at the account's usual task hour."""
     day = timezone.localdate(now) + dt.timedelta(days=1)
-    due = dt.datetime.combine(
-        day, dt.time(settings.CONVEYOR_TASK_HOUR), tzinfo=timezone.get_current_timezone()
-    )
+    due = dt.datetime.combine(day, dt.time(settings.CONVEYOR_TASK_HOUR), tzinfo=account_tz())
     return {"due_at": due}
 
 
@@ -241,14 +229,6 @@ def agenda_view(request: HttpRequest) -> HttpResponse:
     return _render(request)
 
 
-def _deal_needs_next_task(deal: Deal | None) -> bool:
-    return (
-        deal is not None
-        and deal.status == DealStatus.OPEN
-        and not open_tasks().filter(deal=deal).exists()
-    )
-
-
 def _done(request: HttpRequest, user: User, task: Task) -> HttpResponse:
     form = CompleteTaskForm(request.POST, task=task)
     if form.is_valid():
@@ -258,7 +238,7 @@ def _done(request: HttpRequest, user: User, task: Task) -> HttpResponse:
             add_service_error(form, error)
         else:
             messages.success(request, _("Done: %(title)s.") % {"title": task.title})
-            if _deal_needs_next_task(task.deal):
+            if deal_is_stalled(task.deal):
                 messages.info(
                     request,
                     _("%(about)s has no next task now: plan one so the deal does not stall.")

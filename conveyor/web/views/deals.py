@@ -10,7 +10,6 @@ from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
-from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 from django.views.decorators.http import require_POST
@@ -18,8 +17,8 @@ from django.views.decorators.http import require_POST
 from conveyor.accounts.models import User
 from conveyor.core.errors import ServiceError
 from conveyor.pipelines import services as deal_services
-from conveyor.pipelines.models import Deal, PlaybookCheck
-from conveyor.pipelines.playbooks import playbook_items
+from conveyor.pipelines.models import Deal, DealStatus
+from conveyor.pipelines.playbooks import playbook_state
 from conveyor.pipelines.selectors import lifecycle_of
 from conveyor.touches import services as touch_services
 from conveyor.touches.models import Outcome, Touch, TouchKind
@@ -41,6 +40,7 @@ from conveyor.web.forms import (
     WinForm,
     add_service_error,
 )
+from conveyor.web.views import safe_next
 
 # After a closing touch: "advanced" offers the move to the next stage, "refused" the loss dialog.
 OFFERS = {"move", "lose"}
@@ -78,23 +78,10 @@ def _forms(deal: Deal, bound: dict[str, Any] | None = None, offer: str = "") -> 
     return forms
 
 
-def _playbook(deal: Deal) -> list[dict[str, Any]]:
-    """The current stage's checklist with what is ticked for this deal (one query)."""
-    ticked = set(
-        PlaybookCheck.objects.filter(deal=deal, stage_id=deal.stage_id).values_list(
-            "item", flat=True
-        )
-    )
-    return [
-        {"text": item.text, "mandatory": item.mandatory, "checked": item.text in ticked}
-        for item in playbook_items(deal.stage)
-    ]
-
-
 def _render(request: HttpRequest, deal: Deal, bound: dict[str, Any] | None = None) -> HttpResponse:
     offer = request.GET.get("offer", "")
-    offer = offer if offer in OFFERS and deal.status == "open" else ""
-    playbook = _playbook(deal)
+    offer = offer if offer in OFFERS and deal.status == DealStatus.OPEN else ""
+    playbook = playbook_state(deal)
     context = {
         "deal": deal,
         "timeline": deal_timeline(deal),
@@ -103,7 +90,7 @@ def _render(request: HttpRequest, deal: Deal, bound: dict[str, Any] | None = Non
         "rhythm": rhythm(deal),
         "cadences": cadence_progress(deal),
         "playbook": playbook,
-        "unchecked": [item for item in playbook if not item["checked"]],
+        "unchecked": [item for item in playbook if not item.checked],
         "offer": offer,
         **_forms(deal, bound, offer),
     }
@@ -220,8 +207,8 @@ def deal_action(request: HttpRequest, pk: int, action: str) -> HttpResponse:
             add_service_error(form, error)
         else:
             messages.success(request, _("Saved."))
-            back = request.POST.get("next", "")
-            if back and url_has_allowed_host_and_scheme(back, allowed_hosts={request.get_host()}):
+            back = safe_next(request, request.POST.get("next", ""))
+            if back:
                 return redirect(back)  # e.g. a touch logged from a board card
             if isinstance(result, Touch):
                 return _after_touch(request, deal, result)

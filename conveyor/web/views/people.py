@@ -11,7 +11,7 @@ from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
-from django.utils.http import url_has_allowed_host_and_scheme, urlencode
+from django.utils.http import urlencode
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods
 
@@ -21,6 +21,7 @@ from conveyor.people.models import Person
 from conveyor.people.selectors import MergePreview, merge_candidates, merge_preview
 from conveyor.people.services import person_merge
 from conveyor.web.forms import PersonMergeForm
+from conveyor.web.views import safe_next
 
 
 def _preview(user: User, form: PersonMergeForm) -> MergePreview | None:
@@ -41,12 +42,8 @@ def _preview(user: User, form: PersonMergeForm) -> MergePreview | None:
 def _next(request: HttpRequest, form: PersonMergeForm, keep: Person) -> str:
     """Where to go after merging: the page the visitor came from if it is ours, else this page
     showing the kept person with everything they now have."""
-    target = form.cleaned_data.get("next", "")
-    if target and url_has_allowed_host_and_scheme(
-        target, allowed_hosts={request.get_host()}, require_https=request.is_secure()
-    ):
-        return str(target)
-    return f"{reverse('web:person-merge')}?{urlencode({'keep': keep.pk})}"
+    back = safe_next(request, str(form.cleaned_data.get("next", "")))
+    return back or f"{reverse('web:person-merge')}?{urlencode({'keep': keep.pk})}"
 
 
 @login_required
