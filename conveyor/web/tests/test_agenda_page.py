@@ -438,3 +438,26 @@ def test_the_feed_is_not_served_to_a_deactivated_user(
 
     assert response.status_code == 404
     assert b"BEGIN:VCALENDAR" not in response.content
+
+
+@pytest.mark.parametrize(("outcome", "offer"), [("advanced", "move"), ("refused", "lose")])
+def test_a_closing_task_done_with_the_clients_answer_offers_the_move_or_the_loss(
+    cast: Cast, deal: Deal, outcome: str, offer: str
+) -> None:
+    client = _client_for(cast.manager)
+    task = plan(cast, deal, _now() - dt.timedelta(hours=1), kind=TouchKind.CLOSING)
+
+    response = client.post(_action(task, "done"), {"step": "meeting", "outcome": outcome})
+
+    assert response.status_code == 302
+    assert response["Location"] == f"{reverse('web:deal', args=[deal.pk])}?offer={offer}#{offer}"
+
+
+def test_a_closing_task_not_advanced_stays_in_the_agenda(cast: Cast, deal: Deal) -> None:
+    client = _client_for(cast.manager)
+    task = plan(cast, deal, _now() - dt.timedelta(hours=1), kind=TouchKind.CLOSING)
+    plan(cast, deal, _now() + dt.timedelta(days=1))  # the next step is planned already
+
+    response = client.post(_action(task, "done"), {"step": "meeting", "outcome": "not_advanced"})
+
+    assert response["Location"] == reverse("web:agenda")

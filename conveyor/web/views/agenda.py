@@ -44,6 +44,7 @@ from conveyor.touches.services import (
     task_schedule,
 )
 from conveyor.web.forms import add_service_error
+from conveyor.web.views.deals import outcome_offer
 
 # How long a task lasts in the calendar feed (tasks have a due time, not a length).
 EVENT_LENGTH = dt.timedelta(minutes=15)
@@ -238,6 +239,10 @@ def _done(request: HttpRequest, user: User, task: Task) -> HttpResponse:
             add_service_error(form, error)
         else:
             messages.success(request, _("Done: %(title)s.") % {"title": task.title})
+            outcome = form.cleaned_data.get("outcome", "")
+            offer = outcome_offer(request, task.deal, outcome) if task.deal else None
+            if offer is not None:  # the client's answer comes before planning the next task
+                return offer
             if deal_is_stalled(task.deal):
                 messages.info(
                     request,

@@ -180,14 +180,22 @@ def _after_touch(request: HttpRequest, deal: Deal, touch: Touch) -> HttpResponse
             )
             % {"n": pace.total},
         )
+    return outcome_offer(request, deal, touch.outcome) or redirect("web:deal", pk=deal.pk)
+
+
+def outcome_offer(request: HttpRequest, deal: Deal, outcome: str) -> HttpResponse | None:
+    """After a closing touch (logged here, from the board or in the agenda): "advanced" offers
+    the move to the next stage, "refused" the loss dialog, both on the deal page."""
+    if deal.status != DealStatus.OPEN:
+        return None
     url = reverse("web:deal", args=[deal.pk])
-    if touch.outcome == Outcome.ADVANCED:
+    if outcome == Outcome.ADVANCED:
         messages.info(request, _("The client took the step. Move the deal on?"))
         return redirect(f"{url}?offer=move#move")
-    if touch.outcome == Outcome.REFUSED:
+    if outcome == Outcome.REFUSED:
         messages.info(request, _("The client refused. Close the deal as lost, with the reason?"))
         return redirect(f"{url}?offer=lose#lose")
-    return redirect(url)
+    return None
 
 
 @login_required
