@@ -7,7 +7,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 BENCH_DEALS ?= 100000
 
-.PHONY: install run test lint typecheck pytest pytest-pg bench bench-intake bench-import-crm bench-rules messages clean
+.PHONY: install run test lint typecheck pytest pytest-pg bench bench-reports bench-intake bench-import-crm bench-rules messages clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -68,9 +68,16 @@ BENCH_INTAKE_SECONDS ?= 20
 
 bench: install
 	$(BIN)/python -m bench.run --deals $(BENCH_DEALS)
+	$(MAKE) --no-print-directory bench-reports
 	$(MAKE) --no-print-directory bench-intake
 	$(MAKE) --no-print-directory bench-import-crm
 	$(MAKE) --no-print-directory bench-rules
+
+# Every report's seconds on the databases bench.run left with BENCH_DEALS deals, and DuckDB's
+# funnel and touches on the same rows (PostgreSQL SKIPPED when unreachable).
+bench-reports: install
+	$(BIN)/python -m bench.reports --db sqlite --deals $(BENCH_DEALS)
+	$(BIN)/python -m bench.reports --db pg --deals $(BENCH_DEALS)
 
 # Web-form posts/s under gunicorn, loaded by wrk on loopback (SKIPPED without wrk or PostgreSQL).
 bench-intake: install

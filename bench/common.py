@@ -1,8 +1,14 @@
-"""What the bench scripts share: an empty database to load into, and their README tables."""
+"""What the bench scripts share: an empty database to load into, Django pointed at a bench
+database, the pipeline the funnel is timed on, and their README tables."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from conveyor.pipelines.models import Pipeline
 
 
 def fresh_database(db: str, pg_url: str, *, name: str, sqlite_path: Path) -> None:
@@ -21,6 +27,34 @@ def fresh_database(db: str, pg_url: str, *, name: str, sqlite_path: Path) -> Non
         sqlite_path.parent.mkdir(parents=True, exist_ok=True)
         for suffix in ("", "-wal", "-shm", "-journal"):
             Path(str(sqlite_path) + suffix).unlink(missing_ok=True)
+
+
+def use_database(db: str, *, pg_url: str, sqlite_path: Path) -> None:
+    """Point Django's settings at a bench database (PostgreSQL `pg_url` or the SQLite file);
+    call before django.setup()."""
+    os.environ["DJANGO_SETTINGS_MODULE"] = "conveyor.settings"
+    os.environ["DEBUG"] = "false"  # no query log, as in production
+    if db == "pg":
+        os.environ["DATABASE_URL"] = pg_url
+    else:
+        os.environ.pop("DATABASE_URL", None)
+        os.environ["CONVEYOR_SQLITE_PATH"] = str(sqlite_path)
+
+
+def biggest_conversion_pipeline() -> Pipeline:
+    """The conversion pipeline with the most deals: the one the funnel is timed on."""
+    from django.db.models import Count
+
+    from conveyor.pipelines.models import Pipeline, Process
+
+    pipeline = (
+        Pipeline.objects.filter(process=Process.CONVERSION)
+        .annotate(n=Count("deals"))
+        .order_by("-n", "id")
+        .first()
+    )
+    assert pipeline is not None, "the dataset has no conversion pipeline"
+    return pipeline
 
 
 def put_section(readme: Path, *, start: str, end: str, title: str, table: str) -> None:

@@ -11,7 +11,6 @@ import argparse
 import csv
 import io
 import json
-import os
 import sqlite3
 import sys
 import time
@@ -20,6 +19,8 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
+
+from bench import common
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA = ROOT / "bench" / "data"
@@ -150,29 +151,24 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
 
     label = args.data.name
-    os.environ["DJANGO_SETTINGS_MODULE"] = "conveyor.settings"
-    os.environ["DEBUG"] = "false"  # no query log, as in production
+    db_path = Path()
+    pg_url = ""
     if args.db == "sqlite":
         db_path = fresh_sqlite(label)
-        os.environ.pop("DATABASE_URL", None)
-        os.environ["CONVEYOR_SQLITE_PATH"] = str(db_path)
-        pg_url = ""
     else:
         fresh_postgres(args.pg_url)
         pg_url = with_database(args.pg_url, BENCH_DB)
-        os.environ["DATABASE_URL"] = pg_url
+    common.use_database(args.db, pg_url=pg_url, sqlite_path=db_path)
 
     import django
 
     django.setup()
     from django.core.management import call_command
     from django.db import connection
-    from django.db.models import Count
 
     from conveyor.analytics.queries import funnel
     from conveyor.core.timewindow import add_months
     from conveyor.dataset.importer import import_dataset
-    from conveyor.pipelines.models import Pipeline, Process
 
     call_command("migrate", verbosity=0, interactive=False)
     with connection.cursor() as cur:
@@ -198,13 +194,7 @@ def main(argv: list[str] | None = None) -> None:
         bare_seconds = bare_postgres(pg_url, args.data)
     print(f"[{args.db}] bare insert: {bare_seconds:.1f} s ({rows / bare_seconds:,.0f} rows/s)")
 
-    pipeline = (
-        Pipeline.objects.filter(process=Process.CONVERSION)
-        .annotate(n=Count("deals"))
-        .order_by("-n", "id")
-        .first()
-    )
-    assert pipeline is not None, "the dataset has no conversion pipeline"
+    pipeline = common.biggest_conversion_pipeline()
     quarter_from = add_months(args.end, -3)
     whole_s, whole = best_of(
         3, lambda: funnel(pipeline=pipeline, date_from=args.start, date_to=args.end)

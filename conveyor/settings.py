@@ -83,6 +83,7 @@ MIDDLEWARE = [
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
+    "conveyor.web.login.TotpPolicyMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "conveyor.api.idempotency.IdempotencyMiddleware",
     "conveyor.core.csp.ContentSecurityPolicyMiddleware",
@@ -301,12 +302,19 @@ SECURE_REFERRER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"
 # Content-Security-Policy on every response (conveyor/core/csp.py); off only for debugging.
 CONVEYOR_CSP = env_bool("CONVEYOR_CSP", True)
+
+# Chromium that prints the dashboard to PDF/PNG (conveyor/core/snapshot.py); empty: `chromium`
+# on the PATH. Without one, those two exports say so and the others still work.
+CONVEYOR_CHROMIUM = os.environ.get("CONVEYOR_CHROMIUM", "")
 # Failed logins allowed per 15 minutes from one address and for one account.
 CONVEYOR_LOGIN_FAILURES_PER_IP = int(os.environ.get("CONVEYOR_LOGIN_FAILURES_PER_IP", "20"))
 CONVEYOR_LOGIN_FAILURES_PER_ACCOUNT = int(
     os.environ.get("CONVEYOR_LOGIN_FAILURES_PER_ACCOUNT", "8")
 )
 CONVEYOR_LOGIN_WINDOW = 15 * 60
+# Two-factor login (TOTP) is each user's choice; when this is on, staff, owners and heads must
+# turn it on before they can use the app (conveyor/web/login.py, TotpPolicyMiddleware).
+CONVEYOR_TOTP_REQUIRED_FOR_STAFF = env_bool("CONVEYOR_TOTP_REQUIRED_FOR_STAFF", False)
 if PRODUCTION:
     SESSION_COOKIE_SECURE = True
     CSRF_COOKIE_SECURE = True

@@ -6,8 +6,11 @@ from django.contrib import admin
 from django.urls import include, path
 
 from conveyor.api.v1 import api
+from conveyor.web.login import admin_login
 
 urlpatterns = [
+    # Before the admin's own: its login form would take the password alone, without the TOTP step.
+    path("admin/login/", admin_login),
     path("admin/", admin.site.urls),
     path("api/v1/", api.urls),
     path("i18n/", include("django.conf.urls.i18n")),

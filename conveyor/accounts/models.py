@@ -223,3 +223,30 @@ class Holiday(models.Model):
 
     def __str__(self) -> str:
         return f"{self.date:%Y-%m-%d} {self.name}".strip()
+
+
+class TotpDevice(models.Model):
+    """A user's authenticator app: the shared TOTP secret (RFC 6238) of the second login step.
+
+    Active once `confirmed_at` is set (the user entered a code from the app); before that it is
+    an enrolment in progress. `last_step` is the 30-second time step of the last accepted code:
+    codes of that step or earlier are refused, so an overheard code cannot be replayed.
+    The secret is stored as is (there is no at-rest encryption facility in the project yet);
+    database backups must be kept as secret as the database itself.
+    """
+
+    user = models.OneToOneField(
+        User, verbose_name=_("user"), on_delete=models.CASCADE, related_name="totp_device"
+    )
+    secret = models.CharField(_("secret"), max_length=64)
+    created_at = models.DateTimeField(_("created"), default=timezone.now)
+    confirmed_at = models.DateTimeField(_("turned on"), null=True, blank=True)
+    last_step = models.BigIntegerField(_("last used time step"), default=0)
+
+    class Meta:
+        verbose_name = _("two-factor login")
+        verbose_name_plural = _("two-factor logins")
+        ordering = ["user"]
+
+    def __str__(self) -> str:
+        return str(self.user)

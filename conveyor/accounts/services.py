@@ -1,4 +1,5 @@
-"""Writes on accounts: users, the first owner, teams, API tokens."""
+"""Writes on accounts: users, the first owner, teams, API tokens. Each is audited
+(`conveyor.core.audit`) in its transaction: never a password or a token, only that they exist."""
 
 from __future__ import annotations
 
@@ -18,7 +19,9 @@ from django.utils.translation import gettext as _
 
 from conveyor.accounts.models import ApiToken, Role, Team, TokenKind, TokenScope, User
 from conveyor.accounts.permissions import require_owner_access
+from conveyor.core.audit import audit_record, audit_snapshot
 from conveyor.core.errors import PermissionDenied, ServiceError
+from conveyor.core.models import AuditAction
 
 
 @transaction.atomic
@@ -29,8 +32,10 @@ def user_create(
     role: str = Role.MANAGER,
     name: str = "",
     team: Team | None = None,
+    by: User | None = None,
 ) -> User:
-    """Create a user; the password must pass the configured password rules."""
+    """Create a user; the password must pass the configured password rules. `by` is who does
+    it, for the audit log (None: the server's operator)."""
     email = email.strip().lower()
     if not email or "@" not in email:
         raise ServiceError(_("Enter a valid e-mail address."), field="email")
@@ -48,19 +53,26 @@ def user_create(
     user.is_superuser = role == Role.OWNER
     user.set_password(password)
     user.save()
+    audit_record(actor=by, instance=user, action=AuditAction.CREATE)
     return user
 
 
 @transaction.atomic
-def team_ensure(*, name: str, head: User | None = None) -> Team:
-    """The team with this name, made if missing; a head given is set when the team has none."""
+def team_ensure(*, name: str, head: User | None = None, by: User | None = None) -> Team:
+    """The team with this name, made if missing; a head given is set when the team has none.
+    `by` is who does it, for the audit log (None: the server's operator)."""
     name = name.strip()
     if not name:
         raise ServiceError(_("Give the team a name."), field="team")
-    team, _created = Team.objects.select_for_update().get_or_create(name=name)
+    team, created = Team.objects.select_for_update().get_or_create(name=name)
+    before = None if created else audit_snapshot(team)
     if head is not None and team.head_id is None:
         team.head = head
         team.save(update_fields=["head"])
+    if created:
+        audit_record(actor=by, instance=team, action=AuditAction.CREATE)
+    elif before != audit_snapshot(team):
+        audit_record(actor=by, instance=team, action=AuditAction.UPDATE, before=before)
     return team
 
 
@@ -155,6 +167,7 @@ def token_create(
         key_hash=token_hash(raw),
         expires_at=expires_at,
     )
+    audit_record(actor=by, instance=token, action=AuditAction.CREATE)
     return NewToken(token=token, raw=raw)
 
 
@@ -170,6 +183,8 @@ def token_revoke(*, token_id: int, by: User | None = None) -> ApiToken:
         except PermissionDenied:
             raise ServiceError(_("No such token."), field="token") from None
     if token.revoked_at is None:
+        before = audit_snapshot(token)
         token.revoked_at = timezone.now()
         token.save(update_fields=["revoked_at"])
+        audit_record(actor=by, instance=token, action=AuditAction.REVOKE, before=before)
     return token

@@ -11,13 +11,14 @@ import datetime as dt
 import itertools
 from array import array
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal
 from fractions import Fraction
 from typing import TYPE_CHECKING, Any, ClassVar, overload
 
 from django.contrib.postgres.fields import ArrayField
+from django.core.exceptions import EmptyResultSet
 from django.db import NotSupportedError, connections
 from django.db.backends.base.base import BaseDatabaseWrapper
 from django.db.models import (
@@ -196,6 +197,19 @@ def interpolate(ordered: Sequence[float], fraction: Fraction) -> float:
     return ordered[low] + (ordered[low + 1] - ordered[low]) * share
 
 
+def stream_rows(queryset: QuerySet[Any]) -> Iterator[tuple[Any, ...]]:
+    """The rows of a values_list, read from a plain cursor in chunks (no per-row ORM
+    conversion; one chunk in memory at a time)."""
+    try:
+        sql, params = queryset.query.get_compiler(using=queryset.db).as_sql()
+    except EmptyResultSet:  # a filter that can match nothing (e.g. an inactive viewer's scope)
+        return
+    with connections[queryset.db].cursor() as cursor:
+        cursor.execute(sql, params)
+        while rows := cursor.fetchmany(FETCH_CHUNK):
+            yield from rows
+
+
 def stage_hours_in_python(
     pipeline: Pipeline, window: Window, scope: Q = _ALL
 ) -> dict[int, StageHours]:
@@ -211,16 +225,12 @@ def stage_hours_in_python(
         .annotate(elapsed=ElapsedMs("left_at", "at"))
         .values_list("to_stage_id", "elapsed")
     )
-    sql, params = intervals.query.get_compiler(using=intervals.db).as_sql()
     by_stage: dict[int, array[float]] = {}
-    with connections[intervals.db].cursor() as cursor:
-        cursor.execute(sql, params)
-        while rows := cursor.fetchmany(FETCH_CHUNK):
-            for stage_id, elapsed in rows:
-                values = by_stage.get(stage_id)
-                if values is None:
-                    values = by_stage[stage_id] = array("d")
-                values.append(elapsed)
+    for stage_id, elapsed in stream_rows(intervals):
+        values = by_stage.get(stage_id)
+        if values is None:
+            values = by_stage[stage_id] = array("d")
+        values.append(elapsed)
     result = {}
     for stage_id in list(by_stage):
         ordered = sorted(by_stage.pop(stage_id))  # one stage's list in memory at a time

@@ -9,6 +9,7 @@ plugs in by adding its module.
 
 from __future__ import annotations
 
+import datetime as dt
 import importlib
 import pkgutil
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -69,18 +70,22 @@ class Report:
 
 @dataclass(frozen=True)
 class Option:
-    """A report's own parameter: an int (e.g. months of history) or one of `choices`."""
+    """A report's own parameter: an int (e.g. months of history), one of `choices`, a date
+    (`kind="date"`) or a pipeline id (`kind="pipeline"`). `default` None: not given."""
 
-    default: int | str
+    default: int | str | None
     help: str | Promise
     choices: tuple[str, ...] = ()
+    kind: str = "int"  # "int", "date" or "pipeline"; with `choices`, one of them
 
-    def parse(self, raw: str) -> int | str:
+    def parse(self, raw: str) -> int | str | dt.date:
         """The value from text (query string, command line); ValueError when it is not one."""
         if self.choices:
             if raw not in self.choices:
                 raise ValueError(raw)
             return raw
+        if self.kind == "date":
+            return dt.date.fromisoformat(raw)
         value = int(raw)
         if value < 1:
             raise ValueError(raw)

@@ -16,6 +16,7 @@ from ninja import Field, Query, Router, Schema, Status
 from pydantic import StrictBool
 
 from conveyor.accounts.models import User
+from conveyor.api.audit import AUDIT_DESCRIPTION, AuditPage, audit_page
 from conveyor.api.auth import api_user
 from conveyor.api.errors import ApiError
 from conveyor.api.pagination import DEFAULT_LIMIT, MAX_LIMIT, filtered, page
@@ -147,6 +148,21 @@ def deal_detail(request: HttpRequest, deal_id: Id) -> Deal:
 @router.get("/{deal_id}/history", response=list[StageChangeOut], summary="A deal's stage changes")
 def deal_history(request: HttpRequest, deal_id: Id) -> Any:
     return selectors.deal_history(visible_deal(api_user(request), deal_id))
+
+
+@router.get(
+    "/{deal_id}/audit",
+    response=AuditPage,
+    summary="A deal's audit log",
+    description=AUDIT_DESCRIPTION,
+)
+def deal_audit(
+    request: HttpRequest,
+    deal_id: Id,
+    cursor: str | None = None,
+    limit: int = Query(DEFAULT_LIMIT, ge=1, le=MAX_LIMIT),
+) -> dict[str, Any]:
+    return audit_page(visible_deal(api_user(request), deal_id), cursor=cursor, limit=limit)
 
 
 @router.post("", response={201: DealOut}, summary="Open a deal")

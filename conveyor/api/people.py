@@ -9,6 +9,7 @@ from django.utils.translation import gettext as _
 from ninja import Field, Query, Router, Schema, Status
 
 from conveyor.accounts.models import User
+from conveyor.api.audit import AUDIT_DESCRIPTION, AuditPage, audit_page
 from conveyor.api.auth import api_user
 from conveyor.api.errors import ApiError
 from conveyor.api.pagination import DEFAULT_LIMIT, MAX_LIMIT, filtered, page
@@ -106,6 +107,22 @@ def person_detail(request: HttpRequest, person_id: Id) -> Person:
 )
 def person_export_view(request: HttpRequest, person_id: Id) -> dict[str, Any]:
     return person_export(person_id=person_id, user=api_user(request))
+
+
+@router.get(
+    "/{person_id}/audit",
+    response=AuditPage,
+    summary="A person's audit log",
+    description=AUDIT_DESCRIPTION,
+)
+def person_audit(
+    request: HttpRequest,
+    person_id: Id,
+    cursor: str | None = None,
+    limit: int = Query(DEFAULT_LIMIT, ge=1, le=MAX_LIMIT),
+) -> dict[str, Any]:
+    person = people_for(api_user(request)).get(pk=person_id)
+    return audit_page(person, cursor=cursor, limit=limit)
 
 
 @router.post("", response={201: PersonOut}, summary="Record a person")

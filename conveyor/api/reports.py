@@ -32,10 +32,15 @@ def report(
     source: str = "",
     period: str | None = None,
     months: int | None = None,
+    against: str | None = None,
+    other_from: dt.date | None = None,
+    other_to: dt.date | None = None,
+    other_pipeline_id: Id | None = None,
 ) -> dict[str, Any]:
     """Reports count only the records the caller may see. `date_to` is exclusive; the default
     window is the last 90 days. `period` (day|week|month) and `months` apply to the reports
-    that take them (key-counts; forecast)."""
+    that take them (key-counts; forecast); `against` (previous|year|window|pipeline) with
+    `other_from`/`other_to` or `other_pipeline_id` to funnel-compare."""
     user = api_user(request)
     found = REPORTS.get(name)
     if found is None:
@@ -55,7 +60,15 @@ def report(
     except ServiceError as error:
         raise ApiError(422, error.message, fields={error.field or "": [error.message]}) from None
     options: dict[str, Any] = {}
-    for option_name, raw in (("period", period), ("months", months)):
+    given = {
+        "period": period,
+        "months": months,
+        "against": against,
+        "other_from": other_from,
+        "other_to": other_to,
+        "other_pipeline_id": other_pipeline_id,
+    }
+    for option_name, raw in given.items():
         if raw is None or option_name not in found.options:
             continue
         try:
@@ -64,4 +77,7 @@ def report(
             raise ApiError(
                 422, _("Not a valid value."), fields={option_name: [_("Not a valid value.")]}
             ) from None
-    return found.execute(filters, **options)
+    try:
+        return found.execute(filters, **options)
+    except ServiceError as error:
+        raise ApiError(422, error.message, fields={error.field or "": [error.message]}) from None

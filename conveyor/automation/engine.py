@@ -39,6 +39,7 @@ from conveyor.automation.tasks import (
     automation_run_job,
 )
 from conveyor.automation.webhooks import active_endpoints, webhooks_emit
+from conveyor.core.db import statistics_refresh
 from conveyor.core.errors import ServiceError
 from conveyor.core.jobs import enqueue_on_commit, queue_prune
 from conveyor.intake.models import Lead
@@ -479,4 +480,6 @@ def periodic_checks(now: dt.datetime | None = None) -> str:
         for pk in attempts.due_ids(model, older_than=SWEEP_GRACE):
             job.enqueue(pk)
             swept += 1
-    return f"fired {fired}, re-enqueued {swept}, pruned {queue_prune(now)}"
+    pruned = queue_prune(now)
+    statistics_refresh(full=False)
+    return f"fired {fired}, re-enqueued {swept}, pruned {pruned}"

@@ -43,6 +43,8 @@ from django.db import IntegrityError, connection, models, transaction
 
 from conveyor.accounts.models import Role, SalesPlan, Team, User
 from conveyor.analytics.models import Expense
+from conveyor.core.audit import audit_summary
+from conveyor.core.db import statistics_refresh
 from conveyor.core.fields import max_length
 from conveyor.core.phones import normalize_phone
 from conveyor.dataset.bulk import Db, IdAllocator, model_defaults
@@ -156,6 +158,16 @@ def import_dataset(path: Path, *, stdout: Writable | None = None) -> ImportResul
             importer.run()
         finally:
             importer.db.close()
+        # One entry for the run: per-row entries would double an import of millions of rows.
+        audit_summary(
+            actor=None,
+            record_type="dataset.import",
+            counts={
+                name.removesuffix(".csv"): count.inserted for name, count in importer.counts.items()
+            },
+            note=str(path.name),
+        )
+    statistics_refresh(full=True)  # millions of new rows: plan the reports by them
     return ImportResult(
         files=importer.counts, seconds=time.perf_counter() - started, derived=importer.derived
     )

@@ -2,11 +2,12 @@ from __future__ import annotations
 
 from django.contrib import admin
 
+from conveyor.core.admin import AuditedAdmin
 from conveyor.intake.models import Lead, LeadForm, QualificationQuestion, RoutingRule
 
 
 @admin.register(Lead)
-class LeadAdmin(admin.ModelAdmin[Lead]):
+class LeadAdmin(AuditedAdmin[Lead]):
     list_display = [
         "received_at",
         "channel",
@@ -25,13 +26,13 @@ class LeadAdmin(admin.ModelAdmin[Lead]):
 
 
 @admin.register(QualificationQuestion)
-class QualificationQuestionAdmin(admin.ModelAdmin[QualificationQuestion]):
+class QualificationQuestionAdmin(AuditedAdmin[QualificationQuestion]):
     list_display = ["segment", "position", "text", "kind", "is_required"]
     list_filter = ["segment", "kind"]
 
 
 @admin.register(LeadForm)
-class LeadFormAdmin(admin.ModelAdmin[LeadForm]):
+class LeadFormAdmin(AuditedAdmin[LeadForm]):
     list_display = ["name", "key", "segment", "pipeline", "is_active", "created_at"]
     list_filter = ["is_active", "segment"]
     search_fields = ["name", "key"]
@@ -39,7 +40,7 @@ class LeadFormAdmin(admin.ModelAdmin[LeadForm]):
 
 
 @admin.register(RoutingRule)
-class RoutingRuleAdmin(admin.ModelAdmin[RoutingRule]):
+class RoutingRuleAdmin(AuditedAdmin[RoutingRule]):
     list_display = [
         "position",
         "name",

@@ -9,6 +9,9 @@ from django.db import transaction
 from django.db.models import Q
 from django.dispatch import receiver
 
+from conveyor.accounts.models import User
+from conveyor.core.audit import audited_update
+from conveyor.core.models import AuditAction
 from conveyor.intake.mail import attachments_folder
 from conveyor.intake.models import Lead
 from conveyor.people.models import Person
@@ -37,10 +40,11 @@ def export_person(sender: object, *, person: Person, **kwargs: Any) -> dict[str,
 
 
 @receiver(person_erasing, dispatch_uid="intake.erase_person")
-def erase_person(sender: object, *, person: Person, **kwargs: Any) -> None:
+def erase_person(sender: object, *, person: Person, by: User | None = None, **kwargs: Any) -> None:
     """The person's leads, and the unlinked leads with their e-mail or phone, lose the name,
     contacts, payload (message, form answers, sender) and UTM; their e-mail attachments are
-    deleted once the erase commits. Channel, status, dates, score and links stay."""
+    deleted once the erase commits. Channel, status, dates, score and links stay. Each lead
+    cleared is audited (that it was, never what it held)."""
     mine = Q(person=person)
     if person.email:
         mine |= Q(person__isnull=True, email=person.email)
@@ -48,7 +52,12 @@ def erase_person(sender: object, *, person: Person, **kwargs: Any) -> None:
         mine |= Q(person__isnull=True, phone=person.phone)
     leads = Lead.objects.filter(mine)
     ids = list(leads.values_list("pk", flat=True))
-    leads.update(name="", email="", phone="", payload={}, utm={})
+    audited_update(
+        leads,
+        actor=by,
+        values={"name": "", "email": "", "phone": "", "payload": {}, "utm": {}},
+        action=AuditAction.ERASE,
+    )
     folders = [attachments_folder(pk) for pk in ids]
 
     def remove_attachments() -> None:

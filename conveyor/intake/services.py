@@ -5,6 +5,10 @@ whose normalised phone or e-mail matches an existing person is linked to that pe
 so accepting it reuses the person instead of recording a duplicate. The inbox is shared intake:
 any active user may act on an inbox lead, but the deal opened on acceptance must be owned by
 someone the actor may assign.
+
+Accepting, merging and rejecting a lead, and the web forms' settings, are audited
+(`conveyor.core.audit`) in the same transaction; receiving and routing are not (the lead itself
+records when and how it came and where routing proposed it).
 """
 
 from __future__ import annotations
@@ -33,7 +37,9 @@ from conveyor.accounts.permissions import (
     scope,
 )
 from conveyor.core import ratelimit
+from conveyor.core.audit import audit_record, audit_snapshot
 from conveyor.core.errors import PermissionDenied, ServiceError
+from conveyor.core.models import AuditAction
 from conveyor.intake import selectors
 from conveyor.intake.models import (
     FORM_FIELDS,
@@ -227,17 +233,19 @@ def lead_accept(
     if person is None:
         person = person_create(
             name=lead.name,
-            by=None,
+            by=by,
             owner=owner,
             email=lead.email,
             phone=lead.phone,
             source=lead.source or lead.channel,
         )
     deal = deal_open(person=person, pipeline=pipeline, owner=owner, by=by)
+    before = audit_snapshot(lead)
     lead.person = person
     lead.deal = deal
     lead.status = LeadStatus.ACCEPTED
     lead.save(update_fields=["person", "deal", "status"])
+    audit_record(actor=by, instance=lead, action=AuditAction.ACCEPT, before=before)
     return deal
 
 
@@ -250,9 +258,11 @@ def lead_merge(*, lead_id: int, person_id: int, by: User | None) -> Lead:
     person = people.filter(pk=person_id).first()
     if person is None:
         raise ServiceError(_("This person does not exist."), field="person")
+    before = audit_snapshot(lead)
     lead.person = person
     lead.status = LeadStatus.MERGED
     lead.save(update_fields=["person", "status"])
+    audit_record(actor=by, instance=lead, action=AuditAction.MERGE, before=before)
     return lead
 
 
@@ -260,8 +270,10 @@ def lead_merge(*, lead_id: int, person_id: int, by: User | None) -> Lead:
 def lead_reject_spam(*, lead_id: int, by: User | None) -> Lead:
     """Mark an inbox lead as spam. It is kept (never deleted), just out of the inbox."""
     lead = _lock_inbox_lead(lead_id, by)
+    before = audit_snapshot(lead)
     lead.status = LeadStatus.REJECTED_SPAM
     lead.save(update_fields=["status"])
+    audit_record(actor=by, instance=lead, action=AuditAction.REJECT, before=before)
     return lead
 
 
@@ -357,8 +369,10 @@ def lead_qualify(*, lead_id: int, answers: Mapping[str, Any], by: User | None) -
         if TEMPERATURE_ORDER.get(score.temperature, 0) > TEMPERATURE_ORDER.get(
             person.temperature, 0
         ):
+            before = audit_snapshot(person)
             person.temperature = score.temperature
             person.save(update_fields=["temperature"])
+            audit_record(actor=by, instance=person, action=AuditAction.UPDATE, before=before)
     return lead
 
 
@@ -576,7 +590,7 @@ def form_create(
         redirect_url=redirect_url,
         min_fill_seconds=min_fill_seconds,
     )
-    return LeadForm.objects.create(
+    form = LeadForm.objects.create(
         name=name,
         segment=segment,
         pipeline=pipeline,
@@ -586,6 +600,8 @@ def form_create(
         min_fill_seconds=min_fill_seconds,
         created_by=by,
     )
+    audit_record(actor=by, instance=form, action=AuditAction.CREATE)
+    return form
 
 
 @transaction.atomic
@@ -614,6 +630,7 @@ def form_update(
         form = LeadForm.objects.select_for_update().get(pk=form_id)
     except LeadForm.DoesNotExist as exc:
         raise ServiceError(_("This web form does not exist."), field="form") from exc
+    before = audit_snapshot(form)
     form.name, form.redirect_url = _clean_form_settings(
         name=name,
         segment=segment,
@@ -639,6 +656,7 @@ def form_update(
             "is_active",
         ]
     )
+    audit_record(actor=by, instance=form, action=AuditAction.UPDATE, before=before)
     return form
 
 

@@ -1,4 +1,8 @@
-"""Writes on people: create with normalised contacts, link a referral, merge duplicates, erase."""
+"""Writes on people: create with normalised contacts, link a referral, merge duplicates, erase.
+
+Each write appends its audit entries (`conveyor.core.audit`) in its own transaction; the log
+keeps no personal values of a person (`VALUES_NOT_KEPT`), so erasing one leaves none there.
+"""
 
 from __future__ import annotations
 
@@ -14,7 +18,9 @@ from conveyor.accounts.permissions import (
     require_owner_access,
     require_settings_access,
 )
+from conveyor.core.audit import audit_deleted, audit_record, audit_snapshot, audited_update
 from conveyor.core.errors import ServiceError
+from conveyor.core.models import AuditAction
 from conveyor.core.phones import normalize_phone
 from conveyor.people.models import Company, Person, Suppression, SuppressionKind, Temperature
 from conveyor.people.privacy import suppression_digest
@@ -78,7 +84,8 @@ def person_create(
         company = Company.objects.filter(name__iexact=company_name.strip()).first()
         if company is None:
             company = Company.objects.create(name=company_name.strip())
-    return Person.objects.create(
+            audit_record(actor=by, instance=company, action=AuditAction.CREATE)
+    person = Person.objects.create(
         name=name,
         email=email,
         phone=phone,
@@ -88,6 +95,8 @@ def person_create(
         temperature=temperature,
         referred_by=referred_by,
     )
+    audit_record(actor=by, instance=person, action=AuditAction.CREATE)
+    return person
 
 
 @transaction.atomic
@@ -114,8 +123,10 @@ def person_link_referral(*, person_id: int, referred_by_id: int, by: User | None
             )
         seen.add(current.pk)
         current = current.referred_by
+    before = audit_snapshot(person)
     person.referred_by = referrer
     person.save(update_fields=["referred_by"])
+    audit_record(actor=by, instance=person, action=AuditAction.UPDATE, before=before)
     return person
 
 
@@ -131,6 +142,7 @@ def person_merge(*, keep_id: int, merge_id: int, by: User | None) -> Person:
     whatever later apps add) is re-pointed generically from `Person._meta.related_objects`, so
     this module imports no higher app. Empty fields of the kept person are filled from the merged
     one; the earlier `created_at` wins. Both rows are locked (in id order) for the whole change.
+    Audited: every re-pointed row (one entry each), the kept person and the merged one.
     """
     if keep_id == merge_id:
         raise ServiceError(_("A person cannot be merged into themselves."), field="merge_id")
@@ -146,6 +158,8 @@ def person_merge(*, keep_id: int, merge_id: int, by: User | None) -> Person:
     if by is not None:
         require_owner_access(by, keep.owner)
         require_owner_access(by, merged.owner)
+    before = audit_snapshot(keep)
+    note = f"#{merged.pk} → #{keep.pk}"
     for relation in Person._meta.related_objects:
         field = relation.field
         if relation.many_to_many:
@@ -162,7 +176,9 @@ def person_merge(*, keep_id: int, merge_id: int, by: User | None) -> Person:
             # Whoever the merged person referred is now referred by the kept one; the kept
             # person itself must not end up referring itself.
             rows = rows.exclude(pk=keep.pk)
-        rows.update(**{field.name: keep})
+        audited_update(
+            rows, actor=by, values={field.name: keep}, action=AuditAction.MERGE, note=note
+        )
     if keep.referred_by_id == merged.pk:
         keep.referred_by_id = merged.referred_by_id if merged.referred_by_id != keep.pk else None
     for concrete in Person._meta.concrete_fields:
@@ -176,9 +192,11 @@ def person_merge(*, keep_id: int, merge_id: int, by: User | None) -> Person:
         keep.referred_by_id = merged.referred_by_id
     keep.created_at = min(keep.created_at, merged.created_at)
     merged_pk = merged.pk
+    audit_deleted(actor=by, instance=merged, action=AuditAction.MERGE, note=note)
     merged.delete()  # nothing points at it any more; frees its unique external_id
     keep.save()
-    person_merged.send(sender=Person, keep=keep, merged_id=merged_pk)
+    audit_record(actor=by, instance=keep, action=AuditAction.MERGE, before=before, note=note)
+    person_merged.send(sender=Person, keep=keep, merged_id=merged_pk, by=by)
     return keep
 
 
@@ -198,6 +216,7 @@ def person_erase(*, person_id: int, by: User | None, reason: str = "") -> Person
     dates, touches), so reports do not change. The normalised e-mail and phone go onto the
     suppression list as SHA-256 digests. Owners and heads only, and only for people they may
     act on; `by` None is whoever runs the server (the command). The person's row is locked.
+    The audit log gets the fact (which fields were cleared, by whom), never the values.
     """
     require_settings_access(by, _("Only owners and heads may erase a person."))
     try:
@@ -206,6 +225,7 @@ def person_erase(*, person_id: int, by: User | None, reason: str = "") -> Person
         raise ServiceError(_("This person does not exist."), field="person") from exc
     if by is not None:
         require_owner_access(by, person.owner)
+    before = audit_snapshot(person)
     reason = reason.strip()[: Suppression._meta.get_field("reason").max_length or 255]
     for kind, value in (
         (SuppressionKind.EMAIL, person.email),
@@ -215,7 +235,7 @@ def person_erase(*, person_id: int, by: User | None, reason: str = "") -> Person
             Suppression.objects.get_or_create(
                 kind=kind, digest=suppression_digest(value), defaults={"reason": reason}
             )
-    person_erasing.send(sender=Person, person=person)
+    person_erasing.send(sender=Person, person=person, by=by)
     person.name = _("Erased person #%(id)s") % {"id": person.pk}
     person.email = person.phone = person.source = ""
     person.utm_source = person.utm_medium = person.utm_campaign = ""
@@ -224,4 +244,5 @@ def person_erase(*, person_id: int, by: User | None, reason: str = "") -> Person
     person.external_id = None
     person.consent_email = person.consent_phone = False
     person.save()
+    audit_record(actor=by, instance=person, action=AuditAction.ERASE, before=before)
     return person

@@ -2,11 +2,12 @@ from __future__ import annotations
 
 from django.contrib import admin
 
+from conveyor.core.admin import AuditedAdmin
 from conveyor.pipelines.models import Deal, LossReason, Pipeline, Segment, Stage, StageChange
 
 
 @admin.register(Segment)
-class SegmentAdmin(admin.ModelAdmin[Segment]):
+class SegmentAdmin(AuditedAdmin[Segment]):
     list_display = ["name"]
     search_fields = ["name"]
 
@@ -27,20 +28,20 @@ class StageInline(admin.TabularInline[Stage, Pipeline]):
 
 
 @admin.register(Pipeline)
-class PipelineAdmin(admin.ModelAdmin[Pipeline]):
+class PipelineAdmin(AuditedAdmin[Pipeline]):
     list_display = ["name", "segment", "process", "is_active"]
     list_filter = ["process", "segment", "is_active"]
     inlines = [StageInline]
 
 
 @admin.register(Stage)
-class StageAdmin(admin.ModelAdmin[Stage]):
+class StageAdmin(AuditedAdmin[Stage]):
     list_display = ["pipeline", "position", "name", "exit_criterion", "is_key_meeting"]
     list_filter = ["pipeline"]
 
 
 @admin.register(LossReason)
-class LossReasonAdmin(admin.ModelAdmin[LossReason]):
+class LossReasonAdmin(AuditedAdmin[LossReason]):
     list_display = ["name", "pipeline", "is_active"]
     list_filter = ["pipeline", "is_active"]
     filter_horizontal = ["stages"]
@@ -58,7 +59,7 @@ class StageChangeInline(admin.TabularInline[StageChange, Deal]):
 
 
 @admin.register(Deal)
-class DealAdmin(admin.ModelAdmin[Deal]):
+class DealAdmin(AuditedAdmin[Deal]):
     list_display = ["__str__", "person", "pipeline", "stage", "owner", "status", "amount"]
     list_filter = ["status", "pipeline"]
     search_fields = ["title", "person__name"]

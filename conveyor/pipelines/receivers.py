@@ -7,6 +7,9 @@ from typing import Any
 from django.db.models import Prefetch
 from django.dispatch import receiver
 
+from conveyor.accounts.models import User
+from conveyor.core.audit import audited_update
+from conveyor.core.models import AuditAction
 from conveyor.people.models import Person
 from conveyor.people.privacy import Row, record
 from conveyor.people.signals import person_erasing, person_exporting, person_merged
@@ -15,9 +18,11 @@ from conveyor.pipelines.services import purchases_renumber
 
 
 @receiver(person_merged, dispatch_uid="pipelines.renumber_after_merge")
-def renumber_after_merge(sender: object, *, keep: Person, **kwargs: Any) -> None:
+def renumber_after_merge(
+    sender: object, *, keep: Person, by: User | None = None, **kwargs: Any
+) -> None:
     """Both people's won deals now belong to one person: purchase numbers run 1..n again."""
-    purchases_renumber(keep.pk)
+    purchases_renumber(keep.pk, by=by)
 
 
 @receiver(person_exporting, dispatch_uid="pipelines.export_person")
@@ -54,8 +59,13 @@ def export_person(sender: object, *, person: Person, **kwargs: Any) -> dict[str,
 
 
 @receiver(person_erasing, dispatch_uid="pipelines.erase_person")
-def erase_person(sender: object, *, person: Person, **kwargs: Any) -> None:
+def erase_person(sender: object, *, person: Person, by: User | None = None, **kwargs: Any) -> None:
     """Deal titles that name the person are cleared (a deal without a title shows its number);
-    amounts, stages, dates and the stage history stay."""
+    amounts, stages, dates and the stage history stay. Each deal cleared is audited."""
     if person.name.strip():
-        Deal.objects.filter(person=person, title__icontains=person.name.strip()).update(title="")
+        audited_update(
+            Deal.objects.filter(person=person, title__icontains=person.name.strip()),
+            actor=by,
+            values={"title": ""},
+            action=AuditAction.ERASE,
+        )

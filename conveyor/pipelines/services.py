@@ -4,6 +4,7 @@ Each state change locks the deal row, checks the caller's `version` (optimistic 
 callers that read the deal earlier), appends a StageChange and keeps the deal's derived fields
 (stage, stage_entered_at, max_position, lost_stage, purchase_number) in step, so reports never
 need to replay history. `by=None` means the system (imports, automation) and skips the access check.
+Every change also appends its audit entry (`conveyor.core.audit`) in the same transaction.
 """
 
 from __future__ import annotations
@@ -19,7 +20,9 @@ from django.utils.translation import gettext as _
 
 from conveyor.accounts.models import User
 from conveyor.accounts.permissions import require_owner_access
+from conveyor.core.audit import Changes, audit_record, audit_rows, audit_snapshot
 from conveyor.core.errors import ConflictError, ServiceError
+from conveyor.core.models import AuditAction
 from conveyor.people.models import Person
 from conveyor.pipelines.models import (
     ChangeKind,
@@ -99,14 +102,22 @@ def _check_stage(pipeline: Pipeline, stage: Stage) -> None:
         raise ServiceError(_("This stage is archived."), field="stage")
 
 
-def purchases_renumber(person_id: int) -> None:
-    """Purchase numbers are 1..n over the person's won deals by win time (then id)."""
+def purchases_renumber(person_id: int, *, by: User | None, skip: int | None = None) -> None:
+    """Purchase numbers are 1..n over the person's won deals by win time (then id).
+
+    Each deal renumbered gets an audit entry, except `skip` (the deal whose own change, being
+    audited by the caller, caused the renumbering).
+    """
     won = Deal.objects.filter(person_id=person_id, status=DealStatus.WON).order_by(
         "closed_at", "pk"
     )
+    renumbered: dict[int, Changes] = {}
     for number, deal in enumerate(won.only("pk", "purchase_number"), start=1):
         if deal.purchase_number != number:
             Deal.objects.filter(pk=deal.pk).update(purchase_number=number)
+            if deal.pk != skip:
+                renumbered[deal.pk] = {"purchase_number": [deal.purchase_number, number]}
+    audit_rows(actor=by, model=Deal, changes=renumbered, action=AuditAction.UPDATE)
 
 
 def _entry_stage(pipeline: Pipeline, stage: Stage | None) -> Stage:
@@ -155,6 +166,7 @@ def deal_open(
     change = StageChange.objects.create(
         deal=deal, kind=ChangeKind.ENTER, to_stage=stage, at=at, user=by
     )
+    audit_record(actor=by, instance=deal, action=AuditAction.CREATE)
     deal_changed.send(sender=Deal, deal=deal, change=change, by=by)
     return deal
 
@@ -178,6 +190,7 @@ def deal_move(
         raise ServiceError(_("The deal is already at this stage."), field="stage")
     if stage.position > deal.stage.position:
         _require_mandatory_playbook(deal)
+    before = audit_snapshot(deal)
     _close_current_interval(deal, at)
     change = StageChange.objects.create(
         deal=deal, kind=ChangeKind.MOVE, from_stage=deal.stage, to_stage=stage, at=at, user=by
@@ -188,6 +201,7 @@ def deal_move(
     deal.version = F("version") + 1
     deal.save(update_fields=["stage", "stage_entered_at", "max_position", "version"])
     deal.refresh_from_db(fields=["version"])
+    audit_record(actor=by, instance=deal, action=AuditAction.MOVE, before=before)
     deal_changed.send(sender=Deal, deal=deal, change=change, by=by)
     return deal
 
@@ -208,6 +222,7 @@ def deal_win(
     if deal.status != DealStatus.OPEN:
         raise ServiceError(_("Only an open deal can be won."), field="deal")
     _require_mandatory_playbook(deal)
+    before = audit_snapshot(deal)
     _close_current_interval(deal, at)
     change = StageChange.objects.create(
         deal=deal, kind=ChangeKind.WON, from_stage=deal.stage, at=at, user=by
@@ -222,8 +237,9 @@ def deal_win(
     deal.purchase_number = (last or 0) + 1
     deal.version = F("version") + 1
     deal.save(update_fields=["amount", "status", "closed_at", "purchase_number", "version"])
-    purchases_renumber(deal.person_id)
+    purchases_renumber(deal.person_id, by=by, skip=deal.pk)
     deal.refresh_from_db()
+    audit_record(actor=by, instance=deal, action=AuditAction.WIN, before=before)
     deal_changed.send(sender=Deal, deal=deal, change=change, by=by)
     return deal
 
@@ -264,6 +280,7 @@ def deal_lose(
             _("When we refuse a client, say which criteria they do not meet."),
             field="unmet_criteria",
         )
+    before = audit_snapshot(deal)
     _close_current_interval(deal, at)
     change = StageChange.objects.create(
         deal=deal, kind=ChangeKind.LOST, from_stage=deal.stage, at=at, user=by
@@ -287,6 +304,7 @@ def deal_lose(
         ]
     )
     deal.refresh_from_db(fields=["version"])
+    audit_record(actor=by, instance=deal, action=AuditAction.LOSE, before=before)
     deal_changed.send(sender=Deal, deal=deal, change=change, by=by)
     return deal
 
@@ -311,6 +329,7 @@ def deal_reopen(
     stage = stage or deal.stage
     _check_stage(deal.pipeline, stage)
     was_won = deal.status == DealStatus.WON
+    before = audit_snapshot(deal)
     change = StageChange.objects.create(
         deal=deal, kind=ChangeKind.REOPENED, from_stage=deal.stage, to_stage=stage, at=at, user=by
     )
@@ -327,8 +346,9 @@ def deal_reopen(
     deal.version = F("version") + 1
     deal.save()
     if was_won:
-        purchases_renumber(deal.person_id)
+        purchases_renumber(deal.person_id, by=by)
     deal.refresh_from_db(fields=["version"])
+    audit_record(actor=by, instance=deal, action=AuditAction.REOPEN, before=before)
     deal_changed.send(sender=Deal, deal=deal, change=change, by=by)
     return deal
 
@@ -353,6 +373,7 @@ def deal_transfer(
     if pipeline.pk == deal.pipeline_id:
         raise ServiceError(_("The deal is already in this pipeline."), field="pipeline")
     stage = _entry_stage(pipeline, stage)
+    before = audit_snapshot(deal)
     _close_current_interval(deal, at)
     change = StageChange.objects.create(
         deal=deal, kind=ChangeKind.MOVE, from_stage=deal.stage, to_stage=stage, at=at, user=by
@@ -365,6 +386,7 @@ def deal_transfer(
     deal.version = F("version") + 1
     deal.save(update_fields=["pipeline", "stage", "stage_entered_at", "max_position", "version"])
     deal.refresh_from_db(fields=["version"])
+    audit_record(actor=by, instance=deal, action=AuditAction.TRANSFER, before=before)
     deal_changed.send(sender=Deal, deal=deal, change=change, by=by)
     return deal
 
@@ -380,10 +402,12 @@ def deal_assign(*, deal_id: int, owner: User, by: User | None, version: int | No
     previous = deal.owner_id
     if previous == owner.pk:
         return deal
+    before = audit_snapshot(deal)
     deal.owner = owner
     deal.version = F("version") + 1
     deal.save(update_fields=["owner", "version"])
     deal.refresh_from_db(fields=["version"])
+    audit_record(actor=by, instance=deal, action=AuditAction.ASSIGN, before=before)
     deal_assigned.send(sender=Deal, deal=deal, previous_owner_id=previous, by=by)
     return deal
 

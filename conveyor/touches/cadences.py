@@ -2,7 +2,8 @@
 leaving the stage or closing the deal cancels what is still open.
 
 Called from the deal services' transaction (touches/receivers.py reacts to `deal_changed`), so
-the tasks appear and disappear with the stage change itself.
+the tasks appear and disappear with the stage change itself. Every task made or cancelled here
+gets its own audit entry, credited to whoever changed the deal.
 """
 
 from __future__ import annotations
@@ -16,7 +17,9 @@ from django.utils.translation import gettext as _
 from conveyor.accounts.calendar import WorkCalendar
 from conveyor.accounts.models import User
 from conveyor.accounts.permissions import require_owner_access
+from conveyor.core.audit import audit_created, audited_update
 from conveyor.core.errors import ServiceError
+from conveyor.core.models import AuditAction
 from conveyor.pipelines.models import Deal, DealStatus, Stage
 from conveyor.touches.models import Cadence, CadenceRun, Task
 from conveyor.touches.selectors import open_tasks
@@ -61,7 +64,7 @@ def cadence_start(
         raise ServiceError(_("This cadence has no steps."), field="cadence")
     run = CadenceRun.objects.create(deal=deal, cadence=cadence, stage=stage, started_at=at)
     calendar = WorkCalendar(timezone.localdate(at))
-    Task.objects.bulk_create(
+    tasks = Task.objects.bulk_create(
         Task(
             deal=deal,
             person_id=deal.person_id,
@@ -82,10 +85,13 @@ def cadence_start(
         )
         for number, step in enumerate(steps, start=1)
     )
+    audit_created(actor=by, instances=tasks)
     return run
 
 
-def cadence_stop(*, deal: Deal, at: dt.datetime, keep_stage: Stage | None = None) -> int:
+def cadence_stop(
+    *, deal: Deal, at: dt.datetime, by: User | None, keep_stage: Stage | None = None
+) -> int:
     """Stop the deal's running cadences (all, or all but those of `keep_stage`) and cancel their
     open tasks. Returns how many tasks were cancelled."""
     runs = CadenceRun.objects.filter(deal=deal, stopped_at__isnull=True)
@@ -95,20 +101,32 @@ def cadence_stop(*, deal: Deal, at: dt.datetime, keep_stage: Stage | None = None
     if not run_ids:
         return 0
     CadenceRun.objects.filter(pk__in=run_ids).update(stopped_at=at)
-    return Task.objects.filter(
-        cadence_run_id__in=run_ids, done_at__isnull=True, cancelled_at__isnull=True
-    ).update(cancelled_at=at)
+    return audited_update(
+        Task.objects.filter(
+            cadence_run_id__in=run_ids, done_at__isnull=True, cancelled_at__isnull=True
+        ),
+        actor=by,
+        values={"cancelled_at": at},
+        action=AuditAction.CANCEL,
+    )
 
 
-def cadences_follow_stage(*, deal: Deal, stage: Stage | None, at: dt.datetime) -> None:
+def cadences_follow_stage(
+    *, deal: Deal, stage: Stage | None, at: dt.datetime, by: User | None = None
+) -> None:
     """Keep cadences in step with where the deal now is: runs of other stages stop, the new
     stage's cadences start. A closed deal (stage None) stops everything and its open tasks go."""
     if stage is None or deal.status != DealStatus.OPEN:
         # Every open task goes, the cadences' among them: only the runs are left to stop.
         CadenceRun.objects.filter(deal=deal, stopped_at__isnull=True).update(stopped_at=at)
-        open_tasks().filter(deal=deal).update(cancelled_at=at)
+        audited_update(
+            open_tasks().filter(deal=deal),
+            actor=by,
+            values={"cancelled_at": at},
+            action=AuditAction.CANCEL,
+        )
         return
-    cadence_stop(deal=deal, at=at, keep_stage=stage)
+    cadence_stop(deal=deal, at=at, by=by, keep_stage=stage)
     if deal.owner_id is None:
         return
     # Every stage change passes here: a stage without cadences costs one query, no more.
@@ -122,4 +140,4 @@ def cadences_follow_stage(*, deal: Deal, stage: Stage | None, at: dt.datetime) -
     )
     for cadence in cadences:
         if cadence.pk not in running:
-            cadence_start(deal=deal, cadence=cadence, by=None, stage=stage, at=at)
+            cadence_start(deal=deal, cadence=cadence, by=by, stage=stage, at=at)

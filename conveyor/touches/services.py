@@ -1,4 +1,5 @@
-"""Writes on touches and tasks: log a touch, schedule a task, complete a task."""
+"""Writes on touches and tasks: log a touch, schedule a task, complete a task. Each appends its
+audit entry (`conveyor.core.audit`) in its transaction."""
 
 from __future__ import annotations
 
@@ -11,7 +12,9 @@ from django.utils.translation import gettext as _
 
 from conveyor.accounts.models import User
 from conveyor.accounts.permissions import require_owner_access
+from conveyor.core.audit import audit_record, audit_snapshot
 from conveyor.core.errors import ServiceError
+from conveyor.core.models import AuditAction
 from conveyor.core.timewindow import account_tz
 from conveyor.people.models import Person
 from conveyor.pipelines.models import Deal, DealStatus
@@ -89,7 +92,7 @@ def touch_log(
             _("A warming touch asks for no step; log it as a closing touch instead."),
             field="kind",
         )
-    return Touch.objects.create(
+    touch = Touch.objects.create(
         deal=deal,
         person=person,
         user=by if by is not None else owner,
@@ -102,6 +105,8 @@ def touch_log(
         outcome=outcome,
         note=note.strip(),
     )
+    audit_record(actor=by, instance=touch, action=AuditAction.CREATE)
+    return touch
 
 
 @transaction.atomic
@@ -132,7 +137,7 @@ def task_schedule(
     title = title.strip()
     if not title:
         raise ServiceError(_("Give the task a title."), field="title")
-    return Task.objects.create(
+    task = Task.objects.create(
         deal=deal,
         person=person if deal is None else deal.person,
         assignee=assignee,
@@ -141,6 +146,8 @@ def task_schedule(
         kind=kind,
         channel=channel,
     )
+    audit_record(actor=by, instance=task, action=AuditAction.CREATE)
+    return task
 
 
 def _lock_open_task(task_id: int, by: User) -> Task:
@@ -170,6 +177,7 @@ def task_complete(
 ) -> Task:
     """Mark a task done and log the touch it planned (kind and channel from the task)."""
     task = _lock_open_task(task_id, by)
+    before = audit_snapshot(task)
     touch = touch_log(
         by=by,
         kind=task.kind,
@@ -185,6 +193,7 @@ def task_complete(
     task.done_at = touch.at
     task.done_touch = touch
     task.save(update_fields=["done_at", "done_touch"])
+    audit_record(actor=by, instance=task, action=AuditAction.COMPLETE, before=before)
     return task
 
 
@@ -208,8 +217,10 @@ def task_reschedule(*, task_id: int, by: User, due_at: dt.datetime) -> Task:
     task = _lock_open_task(task_id, by)
     if task.deal is not None and task.deal.status != DealStatus.OPEN:
         raise ServiceError(_("Tasks are planned on open deals only."), field="deal")
+    before = audit_snapshot(task)
     task.due_at = due_at
     task.save(update_fields=["due_at"])
+    audit_record(actor=by, instance=task, action=AuditAction.UPDATE, before=before)
     return task
 
 
@@ -218,6 +229,8 @@ def calendar_key_reset(*, user: User) -> str:
     """Give `user` a new secret calendar feed address (`/calendar/<key>.ics`) and return its key;
     the old address stops working at once."""
     require_owner_access(user, user)  # refuses a deactivated user
+    before = audit_snapshot(user)
     user.calendar_key = secrets.token_urlsafe(32)
     user.save(update_fields=["calendar_key"])
+    audit_record(actor=user, instance=user, action=AuditAction.UPDATE, before=before)
     return user.calendar_key

@@ -351,6 +351,31 @@ class TokenForm(forms.Form):
     )
 
 
+def _code_field() -> forms.CharField:
+    return forms.CharField(
+        label=_("Code from the authenticator app"),
+        max_length=12,
+        widget=forms.TextInput(
+            attrs={"autocomplete": "one-time-code", "inputmode": "numeric", "autofocus": True}
+        ),
+    )
+
+
+class TotpCodeForm(forms.Form):
+    """The six-digit code: the login's second step and turning TOTP on."""
+
+    code = _code_field()
+
+
+class TotpDisableForm(forms.Form):
+    code = _code_field()
+    password = forms.CharField(
+        label=_("Password"),
+        strip=False,
+        widget=forms.PasswordInput(attrs={"autocomplete": "current-password"}),
+    )
+
+
 class ReportForm(forms.Form):
     """The common report filter (window, segment, pipeline, team, manager, source) plus the
     report's own options; choices are limited to what the viewer may see."""
@@ -391,6 +416,16 @@ class ReportForm(forms.Form):
                     initial=option.default,
                     required=False,
                 )
+            elif option.kind == "date":
+                self.fields[name] = forms.DateField(
+                    label=option.help,
+                    required=False,
+                    widget=forms.DateInput(attrs={"type": "date"}),
+                )
+            elif option.kind == "pipeline":
+                self.fields[name] = forms.ModelChoiceField(
+                    queryset=Pipeline.objects.order_by("name"), label=option.help, required=False
+                )
             else:
                 self.fields[name] = forms.IntegerField(
                     label=option.help, min_value=1, initial=option.default, required=False
@@ -409,4 +444,5 @@ class ReportForm(forms.Form):
         }
 
     def options(self) -> dict[str, Any]:
-        return {name: self.cleaned_data.get(name) or None for name in self.report.options}
+        chosen = {name: self.cleaned_data.get(name) or None for name in self.report.options}
+        return {name: getattr(v, "pk", v) for name, v in chosen.items()}  # a pipeline: its id

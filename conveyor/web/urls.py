@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.contrib.auth import views as auth_views
 from django.urls import path
 
-from conveyor.web.login import ThrottledLoginForm
+from conveyor.web.login import LoginView, login_code_view
 from conveyor.web.views import (
     agenda,
     board,
@@ -18,23 +18,19 @@ from conveyor.web.views import (
     public_forms,
     reports,
     tokens,
+    two_factor,
 )
 
 app_name = "web"
 urlpatterns = [
     path("", board.home, name="home"),
-    path(
-        "login/",
-        auth_views.LoginView.as_view(
-            template_name="web/registration/login.html",
-            redirect_authenticated_user=True,
-            authentication_form=ThrottledLoginForm,
-        ),
-        name="login",
-    ),
+    path("login/", LoginView.as_view(), name="login"),
+    path("login/code/", login_code_view, name="login-code"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("account/tokens/", tokens.token_list, name="tokens"),
     path("account/tokens/<int:pk>/revoke/", tokens.token_revoke_view, name="token-revoke"),
+    path("account/two-factor/", two_factor.totp_page, name="totp"),
+    path("account/two-factor/off/", two_factor.totp_off, name="totp-off"),
     path("board/", board.board_view, name="board"),
     path("board/<int:pipeline_id>/", board.board_view, name="board-pipeline"),
     path("agenda/", agenda.agenda_view, name="agenda"),
@@ -47,6 +43,7 @@ urlpatterns = [
     path("inbox/bulk/", intake.leads_bulk, name="inbox-bulk"),
     path("inbox/<int:pk>/<slug:action>/", intake.lead_action, name="lead-action"),
     path("leads/new/", intake.lead_new, name="lead-new"),
+    path("dashboard/", reports.dashboard_view, name="dashboard"),
     path("reports/", reports.reports_index, name="reports"),
     path("reports/funnel/", reports.report_view, {"name": "funnel"}, name="funnel"),
     path("reports/<slug:name>/", reports.report_view, name="report"),

@@ -21,7 +21,7 @@ has none, so there the (key, duration) pairs are streamed and interpolated in Py
 from __future__ import annotations
 
 from array import array
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -31,13 +31,13 @@ from django.utils.translation import gettext_lazy as _
 
 from conveyor.analytics.filters import ReportFilter
 from conveyor.analytics.queries import (
-    FETCH_CHUNK,
     MEDIAN,
     MS_PER_HOUR,
     P90,
     ElapsedMs,
     PercentilesCont,
     interpolate,
+    stream_rows,
 )
 from conveyor.analytics.reports import Report, Table
 from conveyor.pipelines.models import Deal, DealStatus, Stage, StageChange
@@ -79,16 +79,6 @@ def _on_postgresql(queryset: QuerySet[Any]) -> bool:
     return connections[queryset.db].vendor == "postgresql"
 
 
-def _stream(queryset: QuerySet[Any]) -> Iterator[tuple[Any, float]]:
-    """(key, milliseconds) pairs of a values_list, read from a plain cursor in chunks (no
-    per-row ORM conversion; one chunk in memory at a time)."""
-    sql, params = queryset.query.get_compiler(using=queryset.db).as_sql()
-    with connections[queryset.db].cursor() as cursor:
-        cursor.execute(sql, params)
-        while rows := cursor.fetchmany(FETCH_CHUNK):
-            yield from rows
-
-
 # --- Time in stage ---------------------------------------------------------------------------
 
 
@@ -119,7 +109,7 @@ def _stage_spreads(f: ReportFilter) -> dict[int, _Spread]:
     pairs = intervals.annotate(elapsed=ElapsedMs("left_at", "at")).values_list(
         "to_stage_id", "elapsed"
     )
-    for stage_id, elapsed in _stream(pairs):
+    for stage_id, elapsed in stream_rows(pairs):
         values = by_stage.get(stage_id)
         if values is None:
             values = by_stage[stage_id] = array("d")
@@ -194,7 +184,7 @@ def _win_spreads(f: ReportFilter) -> dict[str, _Spread]:
     first: array[float] = array("d")
     repeat: array[float] = array("d")
     pairs = wins.annotate(elapsed=elapsed).values_list("purchase_number", "elapsed")
-    for purchase_number, milliseconds in _stream(pairs):
+    for purchase_number, milliseconds in stream_rows(pairs):
         (first if purchase_number == 1 else repeat).append(milliseconds)
     return {
         "all": _spread_of(first + repeat),

@@ -20,6 +20,7 @@ from conftest import Cast
 from conveyor.accounts.models import User
 from conveyor.accounts.services import token_create
 from conveyor.api.tests.conftest import Api
+from conveyor.core.models import AuditEntry
 from conveyor.intake.models import Lead, LeadChannel
 from conveyor.intake.services import lead_accept, lead_receive
 from conveyor.people.models import Company, Person
@@ -75,6 +76,7 @@ def _state() -> list[Any]:
         list(Task.objects.order_by("pk").values_list("pk", "done_at")),
         list(Lead.objects.order_by("pk").values_list("pk", "status", "deal_id")),
         Person.objects.count(),
+        AuditEntry.objects.count(),
     ]
 
 
@@ -88,6 +90,10 @@ CASES: dict[str, tuple[Call, dict[str, int]]] = {
     "GET /deals/{id}": (lambda a, w: a.get(f"/api/v1/deals/{w.deal.pk}"), OK_ALL),
     "GET /deals/{id}/history": (
         lambda a, w: a.get(f"/api/v1/deals/{w.deal.pk}/history"),
+        OK_ALL,
+    ),
+    "GET /deals/{id}/audit": (
+        lambda a, w: a.get(f"/api/v1/deals/{w.deal.pk}/audit"),
         OK_ALL,
     ),
     "POST /deals": (
@@ -121,6 +127,10 @@ CASES: dict[str, tuple[Call, dict[str, int]]] = {
     "GET /people/{id}": (lambda a, w: a.get(f"/api/v1/people/{w.person.pk}"), OK_ALL),
     "GET /people/{id}/export": (
         lambda a, w: a.get(f"/api/v1/people/{w.person.pk}/export"),
+        OK_ALL,
+    ),
+    "GET /people/{id}/audit": (
+        lambda a, w: a.get(f"/api/v1/people/{w.person.pk}/audit"),
         OK_ALL,
     ),
     "POST /people": (

@@ -4,7 +4,8 @@ A run is all or nothing: when any row would be refused, `ImportRefused` is raise
 and nothing is written. With `skip_bad_rows` the good rows are imported and the refused ones are
 written to a CSV report first (a report that cannot be written stops the import, so no row is
 ever dropped without a trace). Deals imported before (the same id from the same CRM) are skipped,
-so running the same file twice writes nothing the second time.
+so running the same file twice writes nothing the second time. A run is audited as one entry
+with its counts, not row by row.
 
 Who may import: owners and heads of sales (`by`), or the server's operator (`by=None`, the
 command). A head may only import deals owned by the people they may assign deals to.
@@ -25,6 +26,7 @@ from django.utils.translation import ngettext
 
 from conveyor.accounts.models import User
 from conveyor.accounts.permissions import require_settings_access
+from conveyor.core.audit import audit_summary
 from conveyor.core.errors import ServiceError
 from conveyor.intake.crm_import.planning import Plan, build_plan
 from conveyor.intake.crm_import.profiles import resolve_mapping
@@ -168,7 +170,7 @@ def crm_import_run(
             ) from exc
     try:
         with _gc_paused():
-            written = write_plan(plan)
+            written = write_plan(plan, by=by)
     except IntegrityError as exc:
         # Only a concurrent import of the same deals can collide here (the plan checked the
         # ids); everything is rolled back, and a second run skips what the other one wrote.
@@ -179,6 +181,19 @@ def crm_import_run(
             ),
             field="file",
         ) from exc
+    # One entry for the run, not one per row: an import can bring millions of rows.
+    audit_summary(
+        actor=by,
+        record_type="intake.crmimport",
+        counts={
+            "deals": written.deals,
+            "people": written.people,
+            "companies": written.companies,
+            "stage_changes": written.stage_changes,
+            "leads": written.leads,
+        },
+        note=f"{source}: {file_name or Path(path).name}",
+    )
     return ImportResult(
         plan=plan, written=written, report=report, seconds=time.perf_counter() - started
     )

@@ -31,6 +31,7 @@ from typing import Any
 from django.db import connection, models
 from django.utils import timezone
 
+from conveyor.accounts.models import User
 from conveyor.dataset.bulk import Db, IdAllocator, model_defaults
 from conveyor.intake.crm_import.planning import (
     CREATE,
@@ -72,8 +73,9 @@ class Written:
     loss_reasons: list[str] = field(default_factory=list)
 
 
-def write_plan(plan: Plan) -> Written:
-    """Write the plan's CREATE rows. Must run inside a transaction (the service's)."""
+def write_plan(plan: Plan, *, by: User | None = None) -> Written:
+    """Write the plan's CREATE rows. Must run inside a transaction (the service's). `by` is who
+    runs the import: existing deals renumbered by it are audited as theirs."""
     rows = [row for row in plan.rows if row.action == CREATE]
     written = Written()
     if not rows:
@@ -81,7 +83,7 @@ def write_plan(plan: Plan) -> Written:
     stage_ids, reason_ids, segments = _create_missing(plan, rows, written)
     db = Db(connection)
     try:
-        _Writer(plan, rows, db, stage_ids, reason_ids, segments, written).run()
+        _Writer(plan, rows, db, stage_ids, reason_ids, segments, written, by).run()
     finally:
         db.close()
     return written
@@ -171,8 +173,10 @@ class _Writer:
         reason_ids: dict[str, int],
         segments: dict[str, int | None],
         written: Written,
+        by: User | None,
     ) -> None:
         self.plan = plan
+        self.by = by
         self.rows = rows
         self.db = db
         self.stage_ids = stage_ids
@@ -285,7 +289,7 @@ class _Writer:
         if db.pg:
             db.execute("SET CONSTRAINTS ALL DEFERRED")  # as Django declares them
         for buyer in sorted(earlier_buyers):
-            purchases_renumber(buyer)
+            purchases_renumber(buyer, by=self.by)
 
     def _flush(self) -> None:
         for writer in self._writers:

@@ -20,7 +20,7 @@ from conveyor.accounts.models import Role
 from conveyor.accounts.services import user_create
 from conveyor.intake.models import LeadChannel
 from conveyor.intake.services import lead_receive
-from conveyor.pipelines.models import Segment
+from conveyor.pipelines.models import Pipeline, Segment
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 SCREENSHOTS = Path(settings.BASE_DIR) / "docs" / "screenshots"
@@ -166,3 +166,42 @@ def test_touches_from_the_board_and_an_advanced_closing_touch_moves_the_deal(
     page.get_by_role("link", name=re.compile("^Agenda")).click()
     expect(page.get_by_role("heading", name=re.compile("Agenda"))).to_be_visible()
     page.screenshot(path=str(SCREENSHOTS / "agenda.png"), full_page=True)
+
+
+def test_head_reads_the_dashboard_and_the_reports(
+    demo_company: None, live_server: object, page: object
+) -> None:
+    from playwright.sync_api import Page, expect
+
+    assert isinstance(page, Page)
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    base = str(live_server.url)  # type: ignore[attr-defined]
+    page.goto(f"{base}/login/")
+    page.get_by_label("E-mail").fill("boss@example.com")
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Log in").click()
+
+    page.get_by_role("link", name="Dashboard", exact=True).click()
+    expect(page.get_by_role("heading", name="Dashboard", exact=True)).to_be_visible()
+    expect(page.locator(".tile").first).to_contain_text("Leads")
+    expect(page.locator(".funnel-bars").first).to_be_visible()
+    page.screenshot(path=str(SCREENSHOTS / "dashboard.png"), full_page=True)
+
+    # The same page in Bulgarian, then back.
+    page.locator("#language").select_option("bg")
+    expect(page.get_by_role("heading", name="Табло", exact=True)).to_be_visible()
+    page.locator("#language").select_option("en")
+    expect(page.get_by_role("heading", name="Dashboard", exact=True)).to_be_visible()
+
+    # A year of the demo company in four more reports.
+    first_sale = Pipeline.objects.get(name="Small business / first sale").pk
+    window = f"date_from=2026-01-01&date_to=2027-01-01&pipeline_id={first_sale}"
+    for name, shot in [
+        ("funnel-compare", "report-funnel-compare.png"),
+        ("losses", "report-losses.png"),
+        ("conveyor", "report-conveyor.png"),
+        ("forecast", "report-forecast.png"),
+    ]:
+        page.goto(f"{base}/reports/{name}/?{window}&against=year")
+        expect(page.locator("table.report").first).to_be_visible()
+        page.screenshot(path=str(SCREENSHOTS / shot), full_page=True)

@@ -16,6 +16,7 @@ from django.views.decorators.http import require_POST
 
 from conveyor.accounts.models import User
 from conveyor.core.errors import ServiceError
+from conveyor.core.selectors import audit_history
 from conveyor.pipelines import services as deal_services
 from conveyor.pipelines.models import Deal, DealStatus
 from conveyor.pipelines.playbooks import playbook_state
@@ -92,6 +93,7 @@ def _render(request: HttpRequest, deal: Deal, bound: dict[str, Any] | None = Non
         "playbook": playbook,
         "unchecked": [item for item in playbook if not item.checked],
         "offer": offer,
+        "history": audit_history(deal),
         **_forms(deal, bound, offer),
     }
     return render(request, "web/deals/detail.html", context, status=400 if bound else 200)

@@ -1,4 +1,4 @@
-"""One person's personal data: export (JSON, CSV zip) and the erase page.
+"""One person's page: personal data export (JSON, CSV zip), erasing, and the history of changes.
 
 Whoever may see the person may export them; erasing is for owners and heads with access to the
 person's owner (`person_erase` decides; the page only hides the button from others).
@@ -16,6 +16,7 @@ from django.views.decorators.http import require_GET, require_http_methods
 
 from conveyor.accounts.models import User
 from conveyor.core.errors import ServiceError
+from conveyor.core.selectors import audit_history
 from conveyor.people.models import Person
 from conveyor.people.privacy import export_csv, export_json, person_export
 from conveyor.people.selectors import people_for
@@ -73,5 +74,10 @@ def person_erase_view(request: HttpRequest, pk: int) -> HttpResponse:
                     % {"id": pk},
                 )
                 return redirect(reverse("web:person-erase", args=[pk]))
-    context = {"person": person, "may_erase": may_erase, "error": error}
+    context = {
+        "person": person,
+        "may_erase": may_erase,
+        "error": error,
+        "history": audit_history(person),
+    }
     return render(request, "web/people/erase.html", context, status=400 if error else 200)

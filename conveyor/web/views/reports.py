@@ -2,22 +2,34 @@
 
 from __future__ import annotations
 
+import datetime as dt
+import logging
+from dataclasses import dataclass
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
+from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpRequest, HttpResponse
-from django.shortcuts import render
+from django.shortcuts import redirect, render
+from django.template.loader import render_to_string
+from django.utils import timezone
 from django.utils.formats import number_format
 from django.utils.translation import gettext
 
-from conveyor.accounts.models import User
-from conveyor.analytics.reports import REPORTS, Table, report_csv, report_xlsx, to_csv
+from conveyor.accounts.models import Role, User
+from conveyor.analytics.reports import REPORTS, Report, Table, report_csv, report_xlsx, to_csv
 from conveyor.analytics.selectors import report_filter
+from conveyor.core import snapshot
 from conveyor.core.errors import ServiceError
+from conveyor.core.snapshot import DOCUMENT_CSP
+from conveyor.core.timewindow import add_months
 from conveyor.pipelines.models import Pipeline
 from conveyor.web.forms import ReportForm, add_service_error
 from conveyor.web.templatetags.conveyor import percent
+
+logger = logging.getLogger(__name__)
 
 
 @login_required
@@ -68,55 +80,144 @@ def _layout(table: Table) -> dict[str, Any]:
     }
 
 
+@dataclass
+class _Run:
+    form: ReportForm
+    data: dict[str, Any] | None
+    problem: str
+
+
+def _run(
+    request: HttpRequest, report: Report, window: tuple[dt.date, dt.date] | None = None
+) -> _Run:
+    """Parse the filter form, run the report; a problem (not a crash) when it cannot run.
+    `window` is the default when the reader has not chosen one."""
+    viewer: User = request.user  # type: ignore[assignment]
+    form = ReportForm(request.GET or None, viewer=viewer, report=report)
+    if form.is_bound and not form.is_valid():
+        return _Run(form, None, "")
+    kwargs = form.filter_kwargs() if form.is_bound else {}
+    if window is not None and not kwargs.get("date_from") and not kwargs.get("date_to"):
+        kwargs["date_from"], kwargs["date_to"] = window
+    if report.needs_pipeline and not kwargs.get("pipeline_id"):
+        first = Pipeline.objects.order_by("name").first()
+        kwargs["pipeline_id"] = first.pk if first else None
+    try:
+        filters = report_filter(viewer, report=report, **kwargs)
+    except ServiceError as error:
+        if form.is_bound:
+            add_service_error(form, error)
+            return _Run(form, None, "")
+        # Nothing asked yet, e.g. the funnel with no pipeline in the account.
+        return _Run(form, None, error.message)
+    try:
+        data = report.execute(filters, **(form.options() if form.is_bound else {}))
+    except ServiceError as error:  # a report's own option that does not fit (funnel-compare)
+        add_service_error(form, error)
+        return _Run(form, None, "" if form.is_bound else error.message)
+    return _Run(form, data, "")
+
+
+def _download(report: Report, data: dict[str, Any], format: str) -> HttpResponse | None:
+    """The report as a CSV (its main table) or XLSX (every table) file, if one was asked."""
+    if format == "xlsx":
+        response = HttpResponse(
+            report_xlsx(report, data),
+            content_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+        )
+    elif format == "csv":
+        response = HttpResponse(
+            to_csv(*report_csv(report, data)), content_type="text/csv; charset=utf-8"
+        )
+    else:
+        return None
+    response["Content-Disposition"] = f'attachment; filename="{report.name}.{format}"'
+    return response
+
+
 @login_required
 def report_view(request: HttpRequest, name: str) -> HttpResponse:
     """Any report of the registry: its filter, its tables with bars, and its CSV export."""
     report = REPORTS.get(name)
     if report is None:
         raise Http404
-    viewer: User = request.user  # type: ignore[assignment]
-    form = ReportForm(request.GET or None, viewer=viewer, report=report)
-    data = None
-    filters = None
-    problem = ""
-    if not form.is_bound or form.is_valid():
-        kwargs = form.filter_kwargs() if form.is_bound else {}
-        if report.needs_pipeline and not kwargs.get("pipeline_id"):
-            first = Pipeline.objects.order_by("name").first()
-            kwargs["pipeline_id"] = first.pk if first else None
-        try:
-            filters = report_filter(viewer, report=report, **kwargs)
-        except ServiceError as error:
-            if form.is_bound:
-                add_service_error(form, error)
-            else:  # nothing asked yet, e.g. the funnel with no pipeline in the account
-                problem = error.message
-        else:
-            data = report.execute(filters, **(form.options() if form.is_bound else {}))
-    if data is not None and request.GET.get("format") == "xlsx":
-        response = HttpResponse(
-            report_xlsx(report, data),
-            content_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
-        )
-        response["Content-Disposition"] = f'attachment; filename="{report.name}.xlsx"'
-        return response
-    if data is not None and request.GET.get("format") == "csv":
-        response = HttpResponse(
-            to_csv(*report_csv(report, data)), content_type="text/csv; charset=utf-8"
-        )
-        response["Content-Disposition"] = f'attachment; filename="{report.name}.csv"'
-        return response
+    run = _run(request, report)
+    if run.data is not None and (
+        download := _download(report, run.data, request.GET.get("format", ""))
+    ):
+        return download
     return render(
         request,
         "web/reports/report.html",
         {
             "report": report,
-            "problem": problem,
+            "problem": run.problem,
             "reports": REPORTS.values(),
-            "form": form,
-            "data": data,
-            "tables": [_layout(t) for t in report.tables(data)] if data is not None else [],
+            "form": run.form,
+            "data": run.data,
+            "tables": [_layout(t) for t in report.tables(run.data)] if run.data is not None else [],
             "csv_query": _export_query(request, "csv"),
             "xlsx_query": _export_query(request, "xlsx"),
         },
     )
+
+
+def month_window(today: dt.date) -> tuple[dt.date, dt.date]:
+    """This month, [its first day, the next month's first day): the dashboard's default."""
+    first = today.replace(day=1)
+    return first, add_months(first, 1)
+
+
+def _dashboard_document(request: HttpRequest, context: dict[str, Any]) -> str:
+    """The dashboard as a standalone page for printing: its stylesheet inline, no scripts."""
+    css = (Path(__file__).resolve().parent.parent / "static" / "web" / "conveyor.css").read_text()
+    return render_to_string(
+        "web/reports/dashboard_print.html",
+        {**context, "css": css, "csp": DOCUMENT_CSP},
+        request=request,
+    )
+
+
+@login_required
+def dashboard_view(request: HttpRequest) -> HttpResponse:
+    """The head's dashboard (a manager's own for a manager) and its exports: CSV, XLSX, and
+    the page itself as PDF or PNG."""
+    report = REPORTS["dashboard"]
+    run = _run(request, report, month_window(timezone.localdate()))
+    format = request.GET.get("format", "")
+    if run.data is not None and (download := _download(report, run.data, format)):
+        return download
+    viewer: User = request.user  # type: ignore[assignment]
+    attention = run.data["attention"] if run.data is not None else {}
+    context = {
+        "report": report,
+        "title": gettext("My dashboard") if viewer.role == Role.MANAGER else gettext("Dashboard"),
+        "attention_lists": [
+            (gettext("Deals with no next step"), attention.get("stalled_rows", [])),
+            (gettext("Rotting deals"), attention.get("rotting_rows", [])),
+        ],
+        "problem": run.problem,
+        "form": run.form,
+        "data": run.data,
+        "exports": {fmt: _export_query(request, fmt) for fmt in ("csv", "xlsx", "pdf", "png")},
+    }
+    if run.data is not None and format in ("pdf", "png"):
+        rows = sum(len(f["stages"]) + 3 for f in run.data["funnels"])
+        rows += len(run.data["plan_fact"]["managers"]) + len(run.data["attention"]["stalled_rows"])
+        rows += len(run.data["attention"]["rotting_rows"])
+        try:
+            body = snapshot.render(
+                _dashboard_document(request, context), format, height=700 + 34 * rows
+            )
+        except snapshot.SnapshotUnavailable as error:
+            logger.warning("dashboard %s export failed: %s", format, error)
+            messages.error(
+                request, gettext("The PDF and PNG exports are not available on this server.")
+            )
+            return redirect(f"{request.path}?{_export_query(request, '')}")
+        response = HttpResponse(
+            body, content_type=f"application/{format}" if format == "pdf" else "image/png"
+        )
+        response["Content-Disposition"] = f'attachment; filename="dashboard.{format}"'
+        return response
+    return render(request, "web/reports/dashboard.html", context)

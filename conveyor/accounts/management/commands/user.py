@@ -1,4 +1,5 @@
-"""`conveyor user create --email E --role owner|head|manager [--team T] [--password P]`."""
+"""`conveyor user create --email E --role owner|head|manager [--team T] [--password P]`;
+`conveyor user totp-off --email E` (two-factor login off, for someone who lost their phone)."""
 
 from __future__ import annotations
 
@@ -8,8 +9,9 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import transaction
 
-from conveyor.accounts.models import Role
+from conveyor.accounts.models import Role, User
 from conveyor.accounts.services import team_ensure, user_create
+from conveyor.accounts.totp import totp_reset
 from conveyor.core.errors import ServiceError
 
 
@@ -30,7 +32,17 @@ class Command(BaseCommand):
             help="checked against the password rules; generated and printed if omitted",
         )
 
+        totp_off = commands.add_parser(
+            "totp-off",
+            help="turn a user's two-factor login off",
+            description="Turn a user's two-factor login off (a lost phone); they enrol again.",
+        )
+        totp_off.add_argument("--email", required=True)
+
     def handle(self, *args: Any, **options: Any) -> None:
+        if options["command"] == "totp-off":
+            self._totp_off(options["email"])
+            return
         password = options["password"]
         generated = password is None
         if generated:
@@ -53,3 +65,12 @@ class Command(BaseCommand):
         self.stdout.write(f"Created {user.role} {user.email} (id {user.pk})")
         if generated:
             self.stdout.write(f"Password: {password}")
+
+    def _totp_off(self, email: str) -> None:
+        user = User.objects.filter(email=email.strip().lower()).first()
+        if user is None:
+            raise CommandError(f"No user {email}")
+        if totp_reset(user=user):
+            self.stdout.write(f"Two-factor login is off for {user.email}")
+        else:
+            self.stdout.write(f"{user.email} had no two-factor login")

@@ -19,9 +19,11 @@ from django.db.models import Model
 from conveyor.accounts.models import Team, User
 from conveyor.analytics.filters import ReportFilter
 from conveyor.analytics.reports import REPORTS, Report, report_csv, report_xlsx, to_csv
+from conveyor.core.errors import ServiceError
 from conveyor.pipelines.models import Pipeline, Segment
 
 FORMATS = ("json", "csv", "xlsx")
+METAVARS = {"date": "YYYY-MM-DD", "pipeline": "NAME"}
 
 
 def parse_date(option: str, value: str) -> dt.date:
@@ -38,6 +40,11 @@ def _find(model: type[Model], field: str, value: str, what: str) -> Any:
         names = list(model._default_manager.order_by(field).values_list(field, flat=True))
         existing = ", ".join(repr(n) for n in names) if names else "none yet"
         raise CommandError(f"No {what} named {value!r}. Existing {what}s: {existing}.") from None
+
+
+def flag(option: str) -> str:
+    """The command-line flag of a report option; a pipeline is named, so `_id` goes."""
+    return "--" + option.removesuffix("_id").replace("_", "-")
 
 
 def find_pipeline(name: str) -> Pipeline:
@@ -80,12 +87,12 @@ class Command(BaseCommand):
             )
             for name, option in report.options.items():
                 sub.add_argument(
-                    f"--{name.replace('_', '-')}",
+                    flag(name),
                     dest=f"option_{name}",
                     metavar=(
                         "|".join(option.choices)
                         if option.choices
-                        else type(option.default).__name__.upper()
+                        else METAVARS.get(option.kind, "INT")
                     ),
                     help=f"{option.help} (default: {option.default})",
                 )
@@ -122,13 +129,19 @@ class Command(BaseCommand):
             raw = options.get(f"option_{name}")
             if raw is None:
                 continue
+            if option.kind == "pipeline":  # named, as --pipeline is
+                chosen[name] = find_pipeline(raw).pk
+                continue
             try:
                 chosen[name] = option.parse(raw)
             except ValueError:
-                raise CommandError(f"--{name.replace('_', '-')}: {raw!r} is not valid.") from None
+                raise CommandError(f"{flag(name)}: {raw!r} is not valid.") from None
         if options["format"] == "xlsx" and not options["output"]:
             raise CommandError("--format xlsx writes a workbook: give --output FILE.")
-        data = report.execute(filters, **chosen)
+        try:
+            data = report.execute(filters, **chosen)
+        except ServiceError as error:
+            raise CommandError(f"{flag(error.field or '')}: {error.message}") from None
         if options["format"] == "xlsx":
             Path(options["output"]).write_bytes(report_xlsx(report, data))
             return

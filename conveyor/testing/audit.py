@@ -1,0 +1,21 @@
+"""Test helpers for the audit log: a record's entries, oldest first."""
+
+from __future__ import annotations
+
+from django.db.models import Model
+
+from conveyor.core.audit import model_of
+from conveyor.core.models import AuditEntry
+
+
+def log_of(instance: Model) -> list[AuditEntry]:
+    """The record's audit entries in the order they were written."""
+    return list(
+        AuditEntry.objects.filter(
+            record_type=model_of(instance)._meta.label_lower, record_id=instance.pk
+        ).order_by("pk")
+    )
+
+
+def actions_of(instance: Model) -> list[str]:
+    return [entry.action for entry in log_of(instance)]
