@@ -77,6 +77,8 @@ class Option:
     help: str | Promise
     choices: tuple[str, ...] = ()
     kind: str = "int"  # "int", "date" or "pipeline"; with `choices`, one of them
+    # What the page shows for each choice (the value itself where missing).
+    labels: Mapping[str, str | Promise] = field(default_factory=dict)
 
     def parse(self, raw: str) -> int | str | dt.date:
         """The value from text (query string, command line); ValueError when it is not one."""

@@ -412,7 +412,7 @@ class ReportForm(forms.Form):
             if option.choices:
                 self.fields[name] = forms.ChoiceField(
                     label=option.help,
-                    choices=[(c, c) for c in option.choices],
+                    choices=[(c, option.labels.get(c, c)) for c in option.choices],
                     initial=option.default,
                     required=False,
                 )

@@ -180,7 +180,17 @@ REPORT = Report(
     "before or any other window, or the pipeline against another segment's pipeline.",
     needs_pipeline=True,
     options={
-        "against": Option(default="previous", help=_("Compare with"), choices=AGAINST),
+        "against": Option(
+            default="previous",
+            help=_("Compare with"),
+            choices=AGAINST,
+            labels={
+                "previous": _("the window before"),
+                "year": _("the same dates a year before"),
+                "window": _("another window"),
+                "pipeline": _("another pipeline"),
+            },
+        ),
         "other_from": Option(default=None, help=_("Other window from"), kind="date"),
         "other_to": Option(default=None, help=_("Other window to (not included)"), kind="date"),
         "other_pipeline_id": Option(default=None, help=_("Other pipeline"), kind="pipeline"),

@@ -167,7 +167,9 @@ def test_web_page_command_and_api_agree(cast: Cast, retail: Pipeline) -> None:
     client.force_login(cast.owner)
     page = client.get("/reports/funnel-compare/", query)
     assert page.status_code == 200
-    assert "Funnel comparison" in page.content.decode()
+    html = page.content.decode()
+    assert "Funnel comparison" in html
+    assert '<option value="window" selected>another window</option>' in html
     api = Api(token_create(user=cast.owner, name="t").raw).get(
         "/api/v1/reports/funnel-compare", query
     )

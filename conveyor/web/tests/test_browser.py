@@ -11,6 +11,7 @@ import re
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from django.conf import settings
@@ -70,6 +71,14 @@ def demo_company() -> None:
         lead_receive(channel=LeadChannel.WEB_FORM, name=name, phone=phone, segment=segment)
 
 
+def log_in(page: Any, base: str) -> None:
+    """The boss logs in through the login form."""
+    page.goto(f"{base}/login/")
+    page.get_by_label("E-mail").fill("boss@example.com")
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Log in").click()
+
+
 def test_log_in_work_a_deal_and_read_the_funnel(
     demo_company: None, live_server: object, page: object
 ) -> None:
@@ -79,10 +88,7 @@ def test_log_in_work_a_deal_and_read_the_funnel(
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     base = str(live_server.url)  # type: ignore[attr-defined]
 
-    page.goto(f"{base}/login/")
-    page.get_by_label("E-mail").fill("boss@example.com")
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Log in").click()
+    log_in(page, base)
     expect(page.locator(".board")).to_be_visible()
     expect(page.locator(".column").first).to_be_visible()
     page.screenshot(path=str(SCREENSHOTS / "board.png"))
@@ -132,10 +138,7 @@ def test_touches_from_the_board_and_an_advanced_closing_touch_moves_the_deal(
 
     assert isinstance(page, Page)
     base = str(live_server.url)  # type: ignore[attr-defined]
-    page.goto(f"{base}/login/")
-    page.get_by_label("E-mail").fill("boss@example.com")
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Log in").click()
+    log_in(page, base)
 
     # Two clicks on a board card: open "Log touch", send the warming touch; back on the board.
     card = page.locator(".deal-card").first
@@ -176,10 +179,7 @@ def test_head_reads_the_dashboard_and_the_reports(
     assert isinstance(page, Page)
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     base = str(live_server.url)  # type: ignore[attr-defined]
-    page.goto(f"{base}/login/")
-    page.get_by_label("E-mail").fill("boss@example.com")
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Log in").click()
+    log_in(page, base)
 
     page.get_by_role("link", name="Dashboard", exact=True).click()
     expect(page.get_by_role("heading", name="Dashboard", exact=True)).to_be_visible()
