@@ -192,6 +192,9 @@ def _gather(f: ReportFilter) -> list[_PipelineFigures]:
         deal__opened_at__gte=window.start,
         deal__opened_at__lt=window.end,
         to_stage__isnull=False,
+        # Only stays in the deal's own (current) pipeline, which holds its cohort: a deal
+        # transferred from another pipeline must not add its old stays to that one's effort.
+        to_stage__pipeline=F("deal__pipeline"),
     ).order_by()
     # A touch belongs to the stay [at, left_at) holding its time; a running stay has no end.
     during = Q(deal__touches__at__gte=F("at")) & (
