@@ -29,6 +29,19 @@ def fresh_database(db: str, pg_url: str, *, name: str, sqlite_path: Path) -> Non
             Path(str(sqlite_path) + suffix).unlink(missing_ok=True)
 
 
+def database_version() -> str:
+    """The version of the database Django is connected to ("15.20", "3.40.1"); after setup."""
+    from django.db import connection
+
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SHOW server_version")
+            return str(cursor.fetchone()[0]).split()[0]
+    import sqlite3
+
+    return sqlite3.sqlite_version
+
+
 def use_database(db: str, *, pg_url: str, sqlite_path: Path) -> None:
     """Point Django's settings at a bench database (PostgreSQL `pg_url` or the SQLite file);
     call before django.setup()."""

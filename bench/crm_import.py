@@ -29,7 +29,6 @@ import json
 import os
 import random
 import shutil
-import sqlite3
 import sys
 import tempfile
 import time
@@ -216,12 +215,7 @@ def measure(db: str, rows: int, pg_url: str) -> dict[str, Any]:
     call_command("migrate", verbosity=0, interactive=False)
     for name in OWNERS:
         User.objects.create_user(email=name.lower().replace(" ", ".") + "@bench.example", name=name)
-    with connection.cursor() as cursor:
-        if db == "pg":
-            cursor.execute("SHOW server_version")
-            version = str(cursor.fetchone()[0]).split()[0]
-        else:
-            version = sqlite3.sqlite_version
+    version = common.database_version()
 
     print(f"[{db}] dry run ...", flush=True)
     dry_s, dry = timed_command(str(export), "--from", "pipedrive", "--dry-run", "--create-missing")

@@ -197,12 +197,7 @@ def prepare(key_name: str) -> tuple[str, str]:
 
     call_command("migrate", verbosity=0, interactive=False)
     form = form_create(name=key_name, by=None, min_fill_seconds=0)
-    with connection.cursor() as cur:
-        if connection.vendor == "postgresql":
-            cur.execute("SHOW server_version")
-        else:
-            cur.execute("SELECT sqlite_version()")
-        version = str(cur.fetchone()[0]).split()[0]
+    version = common.database_version()
     connection.close()
     return form.key, version
 

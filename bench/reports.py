@@ -30,7 +30,6 @@ import json
 import math
 import os
 import shutil
-import sqlite3
 import sys
 import threading
 import time
@@ -590,16 +589,6 @@ def compare_with_duckdb(
 # --- The run ---------------------------------------------------------------------------------
 
 
-def _database_version(db: str) -> str:
-    from django.db import connection
-
-    if db == "sqlite":
-        return sqlite3.sqlite_version
-    with connection.cursor() as cursor:
-        cursor.execute("SHOW server_version")
-        return str(cursor.fetchone()[0]).split()[0]
-
-
 def _analyzed(db: str) -> bool:
     """Whether the planner has statistics on the big tables (ANALYZE has run): the importer
     leaves none, and autovacuum may be off."""
@@ -646,7 +635,7 @@ def measure(
     aim = AIM_SECONDS[db]
     result: dict[str, Any] = {
         "database": db,
-        "version": _database_version(db),
+        "version": common.database_version(),
         "deals": deals,
         "deals_in_database": held,
         "period": {"from": start.isoformat(), "to": end.isoformat()},

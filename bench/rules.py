@@ -24,6 +24,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
+from bench import common
 from bench.run import DEFAULT_PG_URL, RESULTS, ROOT, machine, postgres_reachable
 from bench.run_one import DATA, with_database
 
@@ -48,12 +49,8 @@ def _redis_reachable(url: str) -> str | None:
 def _database_label() -> str:
     from django.db import connection
 
-    if connection.vendor == "postgresql":
-        version: int = connection.pg_version  # type: ignore[attr-defined]
-        return f"PostgreSQL {version // 10000}.{version % 10000}"
-    import sqlite3
-
-    return f"SQLite {sqlite3.sqlite_version}"
+    name = "PostgreSQL" if connection.vendor == "postgresql" else "SQLite"
+    return f"{name} {common.database_version()}"
 
 
 def _prepare(runs: int) -> tuple[Any, Any]:

@@ -171,12 +171,7 @@ def main(argv: list[str] | None = None) -> None:
     from conveyor.dataset.importer import import_dataset
 
     call_command("migrate", verbosity=0, interactive=False)
-    with connection.cursor() as cur:
-        if args.db == "sqlite":
-            version = sqlite3.sqlite_version
-        else:
-            cur.execute("SHOW server_version")
-            version = str(cur.fetchone()[0]).split()[0]
+    version = common.database_version()
 
     rows = sum(sum(1 for _ in csv_rows(f)) for f in csv_files(args.data))
     print(f"[{args.db}] importing {rows:,} rows from {args.data} ...", flush=True)

@@ -6,6 +6,7 @@ from django.contrib import admin
 from django.urls import include, path
 
 from conveyor.api.v1 import api
+from conveyor.web.language import language_switch
 from conveyor.web.login import admin_login
 
 urlpatterns = [
@@ -13,6 +14,8 @@ urlpatterns = [
     path("admin/login/", admin_login),
     path("admin/", admin.site.urls),
     path("api/v1/", api.urls),
+    # Before Django's own: the switch is also saved on the user's account.
+    path("i18n/setlang/", language_switch, name="set_language"),
     path("i18n/", include("django.conf.urls.i18n")),
     path("", include("conveyor.web.urls")),
 ]

@@ -188,3 +188,19 @@ def token_revoke(*, token_id: int, by: User | None = None) -> ApiToken:
         token.save(update_fields=["revoked_at"])
         audit_record(actor=by, instance=token, action=AuditAction.REVOKE, before=before)
     return token
+
+
+@transaction.atomic
+def user_language_set(*, user_id: int, language: str) -> User:
+    """Remember `language` as the user's interface language (activated on each of their requests
+    by `conveyor.web.language.UserLanguageMiddleware`); "" goes back to the browser's."""
+    codes = {code for code, _name in settings.LANGUAGES}
+    if language and language not in codes:
+        raise ServiceError(_("Unknown language: %(code)s.") % {"code": language})
+    user = User.objects.select_for_update().get(pk=user_id)
+    if user.language != language:
+        before = audit_snapshot(user)
+        user.language = language
+        user.save(update_fields=["language"])
+        audit_record(actor=user, instance=user, action=AuditAction.UPDATE, before=before)
+    return user

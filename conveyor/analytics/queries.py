@@ -197,6 +197,11 @@ def interpolate(ordered: Sequence[float], fraction: Fraction) -> float:
     return ordered[low] + (ordered[low + 1] - ordered[low]) * share
 
 
+def on_postgresql(queryset: QuerySet[Any]) -> bool:
+    """Whether `queryset` runs on PostgreSQL (which has percentile aggregates SQLite lacks)."""
+    return connections[queryset.db].vendor == "postgresql"
+
+
 def stream_rows(queryset: QuerySet[Any]) -> Iterator[tuple[Any, ...]]:
     """The rows of a values_list, read from a plain cursor in chunks (no per-row ORM
     conversion; one chunk in memory at a time)."""
@@ -245,7 +250,7 @@ def stage_hours(pipeline: Pipeline, window: Window, scope: Q = _ALL) -> dict[int
 
     `scope` narrows the stage changes (through `deal__`) to the deals a user may see.
     """
-    if connections[StageChange.objects.db].vendor == "postgresql":
+    if on_postgresql(StageChange.objects.all()):
         return stage_hours_percentile_cont(pipeline, window, scope)
     return stage_hours_in_python(pipeline, window, scope)
 

@@ -17,6 +17,7 @@ from conveyor.accounts.models import Role, Team, User
 from conveyor.analytics.filters import ReportFilter, visible_users_q
 from conveyor.analytics.reports import Report
 from conveyor.core.errors import ServiceError
+from conveyor.core.timewindow import add_months
 from conveyor.pipelines.models import Pipeline, Segment
 
 DEFAULT_DAYS = 90
@@ -26,6 +27,12 @@ def default_window() -> tuple[dt.date, dt.date]:
     """The last 90 days up to and including today, as a half-open window."""
     date_to = timezone.localdate() + dt.timedelta(days=1)
     return date_to - dt.timedelta(days=DEFAULT_DAYS), date_to
+
+
+def month_window(today: dt.date) -> tuple[dt.date, dt.date]:
+    """This month, [its first day, the next month's first day): the dashboard's default."""
+    first = today.replace(day=1)
+    return first, add_months(first, 1)
 
 
 def teams_for(viewer: User) -> QuerySet[Team]:

@@ -30,6 +30,7 @@ from django.db import transaction
 from django.db.models import DecimalField, Field, Model, QuerySet
 from django.db.models.expressions import Combinable
 
+from conveyor.core.fields import max_length
 from conveyor.core.models import AuditAction, AuditEntry
 
 Snapshot = dict[str, Any]  # attname -> value, as the instance holds it
@@ -73,16 +74,20 @@ _BATCH = 500
 
 
 def model_of(instance: Model) -> type[Model]:
-    """The instance's concrete model, also through a lazy object (`request.user`)."""
-    return instance._meta.concrete_model or model_of(instance)
+    """The instance's concrete model, also through a lazy object (`request.user`, whose
+    type() is the wrapper)."""
+    model = instance._meta.concrete_model
+    assert model is not None  # only abstract models lack one, and they have no instances
+    return model
 
 
-def _label(model: type[Model]) -> str:
+def record_type(model: type[Model]) -> str:
+    """How the log names a model (`app.model`; a proxy by its concrete model)."""
     return (model._meta.concrete_model or model)._meta.label_lower
 
 
 def _recorded_fields(model: type[Model]) -> list[Field[Any, Any]]:
-    skip = NOT_RECORDED.get(_label(model), frozenset())
+    skip = NOT_RECORDED.get(record_type(model), frozenset())
     return [
         field
         for field in model._meta.concrete_fields
@@ -132,7 +137,7 @@ def audit_changes(model: type[Model], before: Snapshot | None, after: Snapshot |
     """{field: [old, new]} for the recorded fields that differ; `before` None is a creation
     (the fields given a value), `after` None a deletion. Fields whose values are not kept
     appear as {field: None}. Only the fields in `after` (or `before`) are compared."""
-    hidden = VALUES_NOT_KEPT.get(_label(model), frozenset())
+    hidden = VALUES_NOT_KEPT.get(record_type(model), frozenset())
     changes: Changes = {}
     for field in _recorded_fields(model):
         name = field.attname
@@ -160,7 +165,7 @@ def audit_changes(model: type[Model], before: Snapshot | None, after: Snapshot |
 def _entry(
     *,
     actor: AbstractBaseUser | None,
-    model: type[Model],
+    record_type: str,
     record_id: int | None,
     action: str,
     changes: Changes,
@@ -169,10 +174,10 @@ def _entry(
     return AuditEntry(
         actor_id=actor.pk if actor is not None else None,
         action=action,
-        record_type=_label(model),
+        record_type=record_type,
         record_id=record_id,
         changes=changes,
-        note=note[:255],
+        note=note[: max_length(AuditEntry, "note")],
     )
 
 
@@ -192,7 +197,7 @@ def audit_record(
         changes = audit_changes(model_of(instance), before, audit_snapshot(instance))
     entry = _entry(
         actor=actor,
-        model=model_of(instance),
+        record_type=record_type(model_of(instance)),
         record_id=instance.pk,
         action=action,
         changes=changes,
@@ -227,8 +232,9 @@ def audit_rows(
     """Append one entry per row of `model` ({pk: changes}) in bulk; rows without changes are
     skipped. Returns how many entries were written."""
     _require_transaction()
+    label = record_type(model)
     entries = [
-        _entry(actor=actor, model=model, record_id=pk, action=action, changes=row, note=note)
+        _entry(actor=actor, record_type=label, record_id=pk, action=action, changes=row, note=note)
         for pk, row in changes.items()
         if row
     ]
@@ -309,13 +315,13 @@ def audit_summary(
     """One entry standing for a bulk job too big to log row by row (an import of millions of
     rows): what it wrote, as {what: [None, how many]}, and a note; it names no single record."""
     _require_transaction()
-    entry = AuditEntry(
-        actor_id=actor.pk if actor is not None else None,
-        action=action,
+    entry = _entry(
+        actor=actor,
         record_type=record_type,
         record_id=None,
+        action=action,
         changes={name: [None, count] for name, count in counts.items() if count},
-        note=note[:255],
+        note=note,
     )
     entry.save(force_insert=True)
     return entry

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
+from django.core.exceptions import FieldDoesNotExist
 from django.db import models
 from django.db.models import Model, QuerySet
 from django.utils import formats, timezone
@@ -19,7 +20,7 @@ from django.utils.dateparse import parse_date, parse_datetime
 from django.utils.text import capfirst
 from django.utils.translation import gettext as _
 
-from conveyor.core.audit import model_of
+from conveyor.core.audit import model_of, record_type
 from conveyor.core.models import AuditEntry
 
 AUDIT_HISTORY_LIMIT = 20
@@ -28,9 +29,10 @@ AUDIT_HISTORY_LIMIT = 20
 def audit_entries(instance: Model) -> QuerySet[AuditEntry]:
     """The entries of one record, newest first, with who made them: one query on the
     `audit_record_newest` index."""
-    record_type = model_of(instance)._meta.label_lower
     return (
-        AuditEntry.objects.filter(record_type=record_type, record_id=instance.pk)
+        AuditEntry.objects.filter(
+            record_type=record_type(model_of(instance)), record_id=instance.pk
+        )
         .select_related("actor")
         .order_by("-at", "-id")
     )
@@ -68,7 +70,7 @@ class AuditHistory:
 def _field(model: type[Model], name: str) -> models.Field[Any, Any] | None:
     try:
         field = model._meta.get_field(name)
-    except Exception:  # a field since removed: shown by its name
+    except FieldDoesNotExist:  # a field since removed: shown by its name
         return None
     return field if isinstance(field, models.Field) else None
 

@@ -4,17 +4,13 @@ from __future__ import annotations
 
 from django.db.models import Model
 
-from conveyor.core.audit import model_of
 from conveyor.core.models import AuditEntry
+from conveyor.core.selectors import audit_entries
 
 
 def log_of(instance: Model) -> list[AuditEntry]:
     """The record's audit entries in the order they were written."""
-    return list(
-        AuditEntry.objects.filter(
-            record_type=model_of(instance)._meta.label_lower, record_id=instance.pk
-        ).order_by("pk")
-    )
+    return list(audit_entries(instance).order_by("pk"))
 
 
 def actions_of(instance: Model) -> list[str]:

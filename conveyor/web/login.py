@@ -26,7 +26,6 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import redirect, render
 from django.urls import reverse
-from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_protect
@@ -36,6 +35,7 @@ from conveyor.accounts.models import User
 from conveyor.accounts.totp import totp_active, totp_required, totp_verify
 from conveyor.core import ratelimit
 from conveyor.web.forms import TotpCodeForm
+from conveyor.web.views import safe_next
 
 # The session key of a password-checked login waiting for its code, and how long it waits.
 PENDING_KEY = "conveyor_login_pending"
@@ -145,12 +145,7 @@ def login_code_view(request: HttpRequest) -> HttpResponse:
 
 def admin_login(request: HttpRequest) -> HttpResponse:
     """The admin's own login form checks the password alone; send people to ours instead."""
-    target = request.GET.get("next", "")
-    if not url_has_allowed_host_and_scheme(
-        target, allowed_hosts={request.get_host()}, require_https=request.is_secure()
-    ):
-        target = ""
-    target = target or reverse("admin:index")
+    target = safe_next(request, request.GET.get("next", "")) or reverse("admin:index")
     if request.user.is_authenticated:
         if request.user.is_staff:
             return HttpResponseRedirect(target)

@@ -27,7 +27,7 @@ from typing import Any
 
 from django.utils.translation import gettext_lazy as _
 
-from conveyor.accounts.models import Role
+from conveyor.accounts.models import Role, User
 from conveyor.analytics.filters import ReportFilter
 from conveyor.analytics.metrics import conveyor_path, discipline, funnel, key_counts, plan_fact
 from conveyor.analytics.reports import Report, Table
@@ -37,11 +37,15 @@ from conveyor.pipelines.models import Pipeline
 ATTENTION_ROWS = 10
 
 
+def own_dashboard(viewer: User | None) -> bool:
+    """Whether `viewer` gets their own dashboard (a manager) rather than their teams'."""
+    return viewer is not None and viewer.role == Role.MANAGER
+
+
 def dashboard_filter(f: ReportFilter) -> ReportFilter:
     """A manager sees their own dashboard: the manager filter is pinned to them."""
-    viewer = f.viewer
-    if viewer is not None and viewer.role == Role.MANAGER:
-        return dataclasses.replace(f, manager=viewer)
+    if own_dashboard(f.viewer):
+        return dataclasses.replace(f, manager=f.viewer)
     return f
 
 
@@ -139,12 +143,7 @@ def tables(data: dict[str, Any]) -> list[Table]:
         result.append(
             Table(
                 title=_("Funnel: %(pipeline)s") % {"pipeline": pipeline["pipeline"]},
-                columns=(
-                    ("position", _("#")),
-                    ("stage", _("Stage")),
-                    ("reached", _("Reached")),
-                    ("conversion_to_next", _("Conversion to next")),
-                ),
+                columns=funnel.STAGE_COLUMNS,
                 rows=pipeline["stages"],
                 bar="reached",
                 percent=("conversion_to_next",),

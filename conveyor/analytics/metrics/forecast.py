@@ -44,7 +44,6 @@ from fractions import Fraction
 from typing import Any
 
 from django.conf import settings
-from django.db import connections
 from django.db.models import (
     Case,
     Count,
@@ -62,7 +61,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from conveyor.analytics.filters import ReportFilter
-from conveyor.analytics.queries import MEDIAN, ElapsedMs, PercentilesCont, cents
+from conveyor.analytics.queries import MEDIAN, ElapsedMs, PercentilesCont, cents, on_postgresql
 from conveyor.analytics.reports import Option, Report, Table
 from conveyor.core.timewindow import account_tz, add_months
 from conveyor.pipelines.models import Deal, DealStatus, Stage
@@ -165,7 +164,7 @@ def _median_ms_to_win(f: ReportFilter, start: dt.datetime, end: dt.datetime) -> 
     wins = Deal.objects.filter(
         f.deal_q(), status=DealStatus.WON, closed_at__gte=start, closed_at__lt=end
     ).order_by()
-    if connections[wins.db].vendor == "postgresql":
+    if on_postgresql(wins):
         rows = (
             wins.values("pipeline_id")
             .annotate(ms=PercentilesCont(ElapsedMs("closed_at", "opened_at"), [MEDIAN]))

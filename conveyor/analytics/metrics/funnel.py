@@ -27,6 +27,15 @@ def _reasons(lost_by_reason: dict[str, int]) -> str:
     return "; ".join(f"{reason}={count}" for reason, count in lost_by_reason.items())
 
 
+# How far the cohort got at each stage: the funnel's first columns (the dashboard shows these).
+STAGE_COLUMNS = (
+    ("position", _("#")),
+    ("stage", _("Stage")),
+    ("reached", _("Reached")),
+    ("conversion_to_next", _("Conversion to next")),
+)
+
+
 def tables(data: dict[str, Any]) -> list[Table]:
     rows = [
         {**stage, "lost_by_reason": _reasons(stage["lost_by_reason"])} for stage in data["stages"]
@@ -35,10 +44,7 @@ def tables(data: dict[str, Any]) -> list[Table]:
         Table(
             title=_("Funnel"),
             columns=(
-                ("position", _("#")),
-                ("stage", _("Stage")),
-                ("reached", _("Reached")),
-                ("conversion_to_next", _("Conversion to next")),
+                *STAGE_COLUMNS,
                 ("lost", _("Lost")),
                 ("refused_by_us", _("Refused by us")),
                 ("open", _("Open")),

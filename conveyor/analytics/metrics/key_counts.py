@@ -93,7 +93,7 @@ def _by_bucket(
     quarter hour never straddles a local midnight. The aggregates must add up across quarters
     (counts, sums, and distinct counts of the row itself, which sits in one quarter only)."""
     tz = account_tz()
-    if queryset.db and connections[queryset.db].vendor == "sqlite":
+    if connections[queryset.db].vendor == "sqlite":
         rows = (
             queryset.order_by()
             .annotate(quarter=QuarterHourUtc(field))

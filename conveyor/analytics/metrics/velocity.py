@@ -25,8 +25,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from django.db import connections
-from django.db.models import Avg, Count, IntegerField, Q, QuerySet
+from django.db.models import Avg, Count, IntegerField, Q
 from django.utils.translation import gettext_lazy as _
 
 from conveyor.analytics.filters import ReportFilter
@@ -37,6 +36,7 @@ from conveyor.analytics.queries import (
     ElapsedMs,
     PercentilesCont,
     interpolate,
+    on_postgresql,
     stream_rows,
 )
 from conveyor.analytics.reports import Report, Table
@@ -75,10 +75,6 @@ def _spread_of(values: Sequence[float]) -> _Spread:
     )
 
 
-def _on_postgresql(queryset: QuerySet[Any]) -> bool:
-    return connections[queryset.db].vendor == "postgresql"
-
-
 # --- Time in stage ---------------------------------------------------------------------------
 
 
@@ -92,7 +88,7 @@ def _stage_spreads(f: ReportFilter) -> dict[int, _Spread]:
         to_stage__isnull=False,
         left_at__isnull=False,
     ).order_by()
-    if _on_postgresql(intervals):
+    if on_postgresql(intervals):
         rows = (
             intervals.values("to_stage_id")
             .annotate(
@@ -164,7 +160,7 @@ def _win_spreads(f: ReportFilter) -> dict[str, _Spread]:
     ).order_by()
     elapsed = ElapsedMs("closed_at", "opened_at")
     parts = {"all": Q(), "first": _FIRST, "repeat": _REPEAT}
-    if _on_postgresql(wins):
+    if on_postgresql(wins):
         aggregates: dict[str, Any] = {}
         for name, part in parts.items():
             condition = part if part else None

@@ -33,6 +33,7 @@ from zoneinfo import ZoneInfo
 from hypothesis import strategies as st
 
 from conveyor.accounts.models import Role, Team, User
+from conveyor.analytics.filters import ReportFilter
 from conveyor.intake.models import Lead, LeadChannel
 from conveyor.intake.services import lead_receive
 from conveyor.people.models import Person
@@ -675,3 +676,16 @@ def replay(raw: Raw) -> dict[int, Facts]:
         for number, fact in enumerate(won, start=1):
             fact.purchase_number = number
     return facts
+
+
+def describe(f: ReportFilter) -> dict[str, str | None]:
+    """The filter as a report's JSON names it, written out independently of the report."""
+    return {
+        "from": f.date_from.isoformat(),
+        "to": f.date_to.isoformat(),
+        "segment": f.segment.name if f.segment else None,
+        "pipeline": f.pipeline.name if f.pipeline else None,
+        "team": f.team.name if f.team else None,
+        "manager": f.manager.email if f.manager else None,
+        "source": f.source or None,
+    }

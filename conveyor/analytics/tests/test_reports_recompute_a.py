@@ -46,6 +46,7 @@ from conveyor.analytics.tests.random_history import (
     Step,
     TouchRow,
     World,
+    describe,
     history_build,
     raw_read,
     replay,
@@ -200,16 +201,7 @@ class Ref:
         ]
 
     def describe(self) -> dict[str, str | None]:
-        f = self.f
-        return {
-            "from": f.date_from.isoformat(),
-            "to": f.date_to.isoformat(),
-            "segment": f.segment.name if f.segment else None,
-            "pipeline": f.pipeline.name if f.pipeline else None,
-            "team": f.team.name if f.team else None,
-            "manager": f.manager.email if f.manager else None,
-            "source": f.source or None,
-        }
+        return describe(self.f)
 
 
 def stays_by_stage(deals: Iterable[Facts]) -> dict[int, list[float]]:

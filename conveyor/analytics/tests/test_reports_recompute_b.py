@@ -52,6 +52,7 @@ from conveyor.analytics.metrics.hypotheses import VERDICTS, hypotheses
 from conveyor.analytics.metrics.plan_fact import plan_fact
 from conveyor.analytics.models import Expense, Hypothesis
 from conveyor.analytics.reports import REPORTS
+from conveyor.analytics.tests.random_history import describe
 from conveyor.core.errors import ServiceError
 from conveyor.intake.models import Lead, LeadChannel, LeadStatus, OwnerStrategy, RoutingRule
 from conveyor.intake.services import lead_receive, lead_reject_spam
@@ -1006,18 +1007,6 @@ def about(value: Fraction | float | None, places: int) -> Any:
 
 def share(part: int, whole: int, places: int = 4) -> Any:
     return about(Fraction(part, whole), places) if whole else None
-
-
-def describe(f: ReportFilter) -> dict[str, str | None]:
-    return {
-        "from": f.date_from.isoformat(),
-        "to": f.date_to.isoformat(),
-        "segment": f.segment.name if f.segment else None,
-        "pipeline": f.pipeline.name if f.pipeline else None,
-        "team": f.team.name if f.team else None,
-        "manager": f.manager.email if f.manager else None,
-        "source": f.source or None,
-    }
 
 
 # --- costs -----------------------------------------------------------------------------------

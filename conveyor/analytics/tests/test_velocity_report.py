@@ -171,7 +171,7 @@ def test_whole_report(velocity: Velocity) -> None:
 def test_python_percentiles_match_the_database(velocity: Velocity, monkeypatch: Any) -> None:
     """The streamed (SQLite) path gives the same report on any database; on PostgreSQL this
     checks it against percentile_cont."""
-    monkeypatch.setattr("conveyor.analytics.metrics.velocity._on_postgresql", lambda qs: False)
+    monkeypatch.setattr("conveyor.analytics.metrics.velocity.on_postgresql", lambda qs: False)
     _whole(_run())
 
 

@@ -22,11 +22,11 @@ from pytest_django import Settings
 
 from conftest import Cast
 from conveyor.accounts.models import User
+from conveyor.analytics.selectors import month_window
 from conveyor.core import snapshot
 from conveyor.pipelines.models import Pipeline
 from conveyor.pipelines.services import deal_open, deal_win
 from conveyor.testing.factories import PersonFactory
-from conveyor.web.views.reports import month_window
 
 pytestmark = pytest.mark.django_db
 

@@ -18,13 +18,13 @@ from django.utils import timezone
 from django.utils.formats import number_format
 from django.utils.translation import gettext
 
-from conveyor.accounts.models import Role, User
+from conveyor.accounts.models import User
+from conveyor.analytics.metrics.dashboard import own_dashboard
 from conveyor.analytics.reports import REPORTS, Report, Table, report_csv, report_xlsx, to_csv
-from conveyor.analytics.selectors import report_filter
+from conveyor.analytics.selectors import month_window, report_filter
 from conveyor.core import snapshot
 from conveyor.core.errors import ServiceError
 from conveyor.core.snapshot import DOCUMENT_CSP
-from conveyor.core.timewindow import add_months
 from conveyor.pipelines.models import Pipeline
 from conveyor.web.forms import ReportForm, add_service_error
 from conveyor.web.templatetags.conveyor import percent
@@ -162,12 +162,6 @@ def report_view(request: HttpRequest, name: str) -> HttpResponse:
     )
 
 
-def month_window(today: dt.date) -> tuple[dt.date, dt.date]:
-    """This month, [its first day, the next month's first day): the dashboard's default."""
-    first = today.replace(day=1)
-    return first, add_months(first, 1)
-
-
 def _dashboard_document(request: HttpRequest, context: dict[str, Any]) -> str:
     """The dashboard as a standalone page for printing: its stylesheet inline, no scripts."""
     css = (Path(__file__).resolve().parent.parent / "static" / "web" / "conveyor.css").read_text()
@@ -191,7 +185,7 @@ def dashboard_view(request: HttpRequest) -> HttpResponse:
     attention = run.data["attention"] if run.data is not None else {}
     context = {
         "report": report,
-        "title": gettext("My dashboard") if viewer.role == Role.MANAGER else gettext("Dashboard"),
+        "title": gettext("My dashboard") if own_dashboard(viewer) else gettext("Dashboard"),
         "attention_lists": [
             (gettext("Deals with no next step"), attention.get("stalled_rows", [])),
             (gettext("Rotting deals"), attention.get("rotting_rows", [])),

@@ -8,7 +8,6 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import redirect, render
-from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
 from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_POST
@@ -25,6 +24,7 @@ from conveyor.accounts.totp import (
 from conveyor.core.errors import ServiceError
 from conveyor.web.forms import TotpCodeForm, TotpDisableForm, add_service_error
 from conveyor.web.login import count_failure, throttle_keys, throttled
+from conveyor.web.views import safe_next
 
 
 def _page(
@@ -66,12 +66,8 @@ def totp_page(request: HttpRequest) -> HttpResponse:
             add_service_error(form, error)
         else:
             messages.success(request, _("Two-factor login is on."))
-            target = request.GET.get("next", "")
-            if url_has_allowed_host_and_scheme(
-                target, allowed_hosts={request.get_host()}, require_https=request.is_secure()
-            ):
-                return HttpResponseRedirect(target)
-            return redirect("web:totp")
+            target = safe_next(request, request.GET.get("next", ""))
+            return HttpResponseRedirect(target) if target else redirect("web:totp")
     return _page(request, user, form, status=400 if request.method == "POST" else 200)
 
 
