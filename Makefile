@@ -7,7 +7,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 BENCH_DEALS ?= 100000
 
-.PHONY: install run test lint typecheck pytest pytest-pg bench bench-reports bench-intake bench-import-crm bench-rules messages clean
+.PHONY: install run test lint typecheck pytest pytest-pg bench bench-reports bench-intake bench-import-crm bench-rules bench-mixed bench-board messages clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -18,7 +18,16 @@ $(VENV)/.installed: pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	touch $@
 
-install: $(VENV)/.installed
+# Front-end packages (htmx, SortableJS) from the npm registry, exactly as
+# frontend/package-lock.json pins them; Django serves them from there as static files. Re-runs
+# only when the lock file changed or node_modules is gone; no package's install scripts run.
+FRONTEND_STAMP := frontend/node_modules/.installed
+
+$(FRONTEND_STAMP): frontend/package-lock.json
+	npm ci --prefix frontend --ignore-scripts --no-audit --no-fund
+	touch $@
+
+install: $(VENV)/.installed $(FRONTEND_STAMP)
 
 run: install
 	$(BIN)/conveyor migrate --no-input
@@ -72,6 +81,8 @@ bench: install
 	$(MAKE) --no-print-directory bench-intake
 	$(MAKE) --no-print-directory bench-import-crm
 	$(MAKE) --no-print-directory bench-rules
+	$(MAKE) --no-print-directory bench-mixed
+	$(MAKE) --no-print-directory bench-board
 
 # Every report's seconds on the databases bench.run left with BENCH_DEALS deals, and DuckDB's
 # funnel and touches on the same rows (PostgreSQL SKIPPED when unreachable).
@@ -98,6 +109,23 @@ BENCH_RULES_RUNS ?= 500
 bench-rules: install
 	$(BIN)/python -m bench.rules --db sqlite --runs $(BENCH_RULES_RUNS)
 	$(BIN)/python -m bench.rules --db pg --runs $(BENCH_RULES_RUNS)
+
+BENCH_MIXED_SECONDS ?= 20
+
+# Board views, deal moves, touches and API leads at once under gunicorn, from a second process;
+# fails on any error or when the database disagrees with the answers (PostgreSQL SKIPPED when
+# unreachable).
+bench-mixed: install
+	$(BIN)/python -m bench.mixed --db pg --seconds $(BENCH_MIXED_SECONDS)
+	$(BIN)/python -m bench.mixed --db sqlite --seconds $(BENCH_MIXED_SECONDS)
+
+BENCH_BOARD_DEALS ?= 100000
+
+# The board page, one column's "Show more" and a deal page at BENCH_BOARD_DEALS open deals, p50/p95 through
+# Django's test client (PostgreSQL SKIPPED when unreachable).
+bench-board: install
+	$(BIN)/python -m bench.board --db sqlite --deals $(BENCH_BOARD_DEALS)
+	$(BIN)/python -m bench.board --db pg --deals $(BENCH_BOARD_DEALS)
 
 clean:
 	rm -rf $(VENV) var

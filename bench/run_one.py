@@ -12,7 +12,6 @@ import csv
 import io
 import json
 import sqlite3
-import sys
 import time
 from collections.abc import Callable, Iterator
 from datetime import date
@@ -229,4 +228,4 @@ def main(argv: list[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    main()

@@ -281,6 +281,13 @@ FORMAT_MODULE_PATH = ["conveyor.formats"]
 
 STATIC_URL = "static/"
 STATIC_ROOT = DATA_DIR / "static"
+# Front-end packages from the npm registry (frontend/package-lock.json, installed by
+# `make install`), served from their own dist folders; collectstatic copies them for whitenoise.
+FRONTEND_PACKAGES = BASE_DIR / "frontend" / "node_modules"
+STATICFILES_DIRS = [
+    ("vendor/htmx", FRONTEND_PACKAGES / "htmx.org" / "dist"),
+    ("vendor/sortablejs", FRONTEND_PACKAGES / "sortablejs"),
+]
 # Uploaded and received files (e-mail attachments under media/leads/<lead id>/); not served.
 MEDIA_ROOT = DATA_DIR / "media"
 STORAGES = {

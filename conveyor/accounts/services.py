@@ -1,5 +1,7 @@
-"""Writes on accounts: users, the first owner, teams, API tokens. Each is audited
-(`conveyor.core.audit`) in its transaction: never a password or a token, only that they exist."""
+"""Writes on accounts: users, the first owner, teams, API tokens, and the settings screens'
+users, teams and sales plans (with the helpers every app's settings services share). Each is
+audited (`conveyor.core.audit`) in its transaction: never a password or a token, only that they
+exist or changed."""
 
 from __future__ import annotations
 
@@ -8,6 +10,7 @@ import hashlib
 import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
+from decimal import Decimal
 from pathlib import Path
 
 from django.conf import settings
@@ -17,10 +20,22 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from conveyor.accounts.models import ApiToken, Role, Team, TokenKind, TokenScope, User
-from conveyor.accounts.permissions import require_owner_access
-from conveyor.core.audit import audit_record, audit_snapshot
-from conveyor.core.errors import PermissionDenied, ServiceError
+from conveyor.accounts.models import (
+    ApiToken,
+    Role,
+    SalesPlan,
+    Team,
+    TokenKind,
+    TokenScope,
+    User,
+)
+from conveyor.accounts.permissions import require_owner_access, require_settings_access
+from conveyor.core.audit import (
+    audit_record,
+    audit_saved,
+    audit_snapshot,
+)
+from conveyor.core.errors import PermissionDenied, ServiceError, full_clean_or_refuse
 from conveyor.core.models import AuditAction
 
 
@@ -204,3 +219,208 @@ def user_language_set(*, user_id: int, language: str) -> User:
         user.save(update_fields=["language"])
         audit_record(actor=user, instance=user, action=AuditAction.UPDATE, before=before)
     return user
+
+
+# --- Settings screens: users, teams, sales plans ---------------------------------------------
+
+
+def _is_owner(user: User | None) -> bool:
+    """The server operator (None) counts as an owner."""
+    return user is None or user.role == Role.OWNER
+
+
+def _check_user_rules(
+    *, by: User | None, user: User, role: str, team: Team | None, is_active: bool
+) -> None:
+    """What a head may do to a user, and what nobody may do (see `user_save`)."""
+    creating = user.pk is None
+    if not _is_owner(by):
+        assert by is not None
+        if not creating and user.pk != by.pk and user.role != Role.MANAGER:
+            raise PermissionDenied(_("You manage the managers of your teams only."))
+        role_changes = creating or role != user.role
+        if role_changes and (role != Role.MANAGER or (not creating and user.role != Role.MANAGER)):
+            raise PermissionDenied(
+                _("Only the owner makes someone an owner or a head of sales."), field="role"
+            )
+        if (creating or (team.pk if team else None) != user.team_id) and (
+            team is None or team.head_id != by.pk
+        ):
+            raise PermissionDenied(_("Put the user into one of the teams you head."), field="team")
+    if by is not None and user.pk == by.pk and not is_active:
+        raise ServiceError(_("You cannot switch yourself off."), field="is_active")
+    if (
+        not creating
+        and user.role == Role.OWNER
+        and (role != Role.OWNER or not is_active)
+        and not User.objects.filter(role=Role.OWNER, is_active=True).exclude(pk=user.pk).exists()
+    ):
+        raise ServiceError(
+            _("Conveyor needs an active owner: make someone else the owner first."),
+            field="role" if role != Role.OWNER else "is_active",
+        )
+
+
+@transaction.atomic
+def user_save(
+    *,
+    by: User | None,
+    user_id: int | None,
+    email: str,
+    name: str,
+    role: str,
+    team: Team | None,
+    capacity: int,
+    language: str,
+    is_active: bool,
+    password: str = "",
+) -> User:
+    """Create a user (`user_id` None) or change one, from the settings screens (`by` None is
+    the server operator).
+
+    The owner manages everyone. A head of sales manages the managers of the teams they head
+    (and their own profile): new users go into one of those teams, and only the owner makes
+    or unmakes owners and heads. Nobody switches themselves off, and the last active owner
+    stays one. A password given must pass the configured rules; empty keeps the current one
+    (a new user needs one). The role decides admin access, as in `user_create`.
+    """
+    require_settings_access(by, _("Only owners and heads of sales manage users."))
+    before = None
+    if user_id is None:
+        user = User()
+    else:
+        found = User.objects.select_for_update().filter(pk=user_id).first()
+        if found is None:
+            raise ServiceError(_("This user does not exist."), field="user")
+        user = found
+        if by is not None:
+            require_owner_access(by, user)
+        before = audit_snapshot(user)
+    _check_user_rules(by=by, user=user, role=role, team=team, is_active=is_active)
+    email = email.strip().lower()
+    if User.objects.filter(email=email).exclude(pk=user.pk).exists():
+        raise ServiceError(_("A user with this e-mail already exists."), field="email")
+    codes = {code for code, _name in settings.LANGUAGES}
+    if language and language not in codes:
+        raise ServiceError(_("Unknown language: %(code)s.") % {"code": language}, field="language")
+    user.email = email
+    user.name = name.strip()
+    user.role = role
+    user.team = team
+    user.capacity = capacity
+    user.language = language
+    user.is_active = is_active
+    user.is_staff = role in (Role.OWNER, Role.HEAD)
+    user.is_superuser = role == Role.OWNER
+    if password:
+        try:
+            validate_password(password, user)
+        except ValidationError as exc:
+            raise ServiceError(" ".join(exc.messages), field="password") from exc
+        user.set_password(password)
+    elif user.pk is None:
+        raise ServiceError(_("Give the new user a password."), field="password")
+    full_clean_or_refuse(user, exclude=["password"])
+    user.save()
+    # That the password changed, never its value.
+    audit_saved(
+        actor=by,
+        instance=user,
+        before=before,
+        extra={"password": None} if before is not None and password else None,
+    )
+    return user
+
+
+@transaction.atomic
+def team_save(*, by: User | None, team_id: int | None, name: str, head: User | None) -> Team:
+    """Create a team (`team_id` None) or rename it and change its head.
+
+    The owner names anyone active who is an owner or a head of sales as the head; a head of
+    sales creates and renames only teams they head themselves."""
+    require_settings_access(by, _("Only owners and heads of sales manage teams."))
+    before = None
+    if team_id is None:
+        team = Team()
+    else:
+        found = Team.objects.select_for_update().filter(pk=team_id).first()
+        if found is None:
+            raise ServiceError(_("This team does not exist."), field="team")
+        team = found
+        before = audit_snapshot(team)
+    if not _is_owner(by):
+        assert by is not None
+        if team.pk is not None and team.head_id != by.pk:
+            raise PermissionDenied(_("You manage the teams you head only."))
+        if head is None or head.pk != by.pk:
+            raise PermissionDenied(
+                _("Only the owner makes someone else the head of a team."), field="head"
+            )
+    if head is not None and (not head.is_active or head.role not in (Role.OWNER, Role.HEAD)):
+        raise ServiceError(
+            _("A team's head must be an active owner or head of sales."), field="head"
+        )
+    team.name = name.strip()
+    team.head = head
+    full_clean_or_refuse(team)
+    team.save()
+    audit_saved(actor=by, instance=team, before=before)
+    return team
+
+
+def _require_plan_target(by: User | None, user: User | None, team: Team | None) -> None:
+    """The owner plans for anyone; a head of sales for the teams they head and their people."""
+    if by is None:
+        return
+    if user is not None:
+        require_owner_access(by, user)
+    if team is not None and not (by.role == Role.OWNER or team.head_id == by.pk):
+        raise PermissionDenied(_("You plan for the teams you head only."), field="team")
+
+
+@transaction.atomic
+def sales_plan_save(
+    *,
+    by: User | None,
+    plan_id: int | None,
+    user: User | None,
+    team: Team | None,
+    month: dt.date,
+    revenue: Decimal,
+    deals: int,
+) -> SalesPlan:
+    """Create or change one month's targets for one user or one team (`month` is taken as its
+    month: any day of it will do). A head of sales plans for the teams they head and their
+    members; one plan per user (or team) and month."""
+    require_settings_access(by, _("Only owners and heads of sales set sales plans."))
+    before = None
+    if plan_id is None:
+        plan = SalesPlan()
+    else:
+        found = SalesPlan.objects.select_for_update().filter(pk=plan_id).first()
+        if found is None:
+            raise ServiceError(_("This plan does not exist."), field="plan")
+        plan = found
+        _require_plan_target(by, plan.user, plan.team)
+        before = audit_snapshot(plan)
+    if (user is None) == (team is None):
+        raise ServiceError(_("A plan is for one user or one team: choose one."), field="user")
+    _require_plan_target(by, user, team)
+    month = month.replace(day=1)
+    taken = SalesPlan.objects.filter(month=month).exclude(pk=plan.pk)
+    if (user is not None and taken.filter(user=user).exists()) or (
+        team is not None and taken.filter(team=team).exists()
+    ):
+        raise ServiceError(
+            _("There already is a plan for %(who)s in %(month)s: change that one.")
+            % {"who": user or team, "month": f"{month:%Y-%m}"},
+            field="month",
+        )
+    if revenue < 0:
+        raise ServiceError(_("The revenue cannot be negative."), field="revenue")
+    plan.user, plan.team, plan.month = user, team, month
+    plan.revenue, plan.deals = revenue, deals
+    full_clean_or_refuse(plan)
+    plan.save()
+    audit_saved(actor=by, instance=plan, before=before)
+    return plan

@@ -15,6 +15,7 @@ from django.utils.translation import gettext as _
 
 from conveyor.accounts.models import Role, Team, User
 from conveyor.analytics.filters import ReportFilter, visible_users_q
+from conveyor.analytics.models import Expense
 from conveyor.analytics.reports import Report
 from conveyor.core.errors import ServiceError
 from conveyor.core.timewindow import add_months
@@ -93,3 +94,8 @@ def report_filter(
         manager=pick(managers_for(viewer), manager_id, "manager_id"),
         source=source.strip()[:64],
     )
+
+
+def settings_expenses() -> QuerySet[Expense]:
+    """Every expense, the latest period first."""
+    return Expense.objects.order_by("-period_start", "channel", "pk")

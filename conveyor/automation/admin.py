@@ -11,6 +11,7 @@ from conveyor.automation.mail import email_text_clean
 from conveyor.automation.models import (
     AutomationRule,
     AutomationRun,
+    BodyFormat,
     EmailTemplate,
     EmailTemplateText,
     OutgoingEmail,
@@ -68,6 +69,7 @@ class EmailTemplateTextForm(forms.ModelForm[EmailTemplateText]):
                 language=data["language"],
                 subject=data.get("subject", ""),
                 body=data.get("body", ""),
+                format=data.get("format") or BodyFormat.TEXT,
             )
         return data
 

@@ -16,12 +16,20 @@ from __future__ import annotations
 
 import logging
 import smtplib
+from collections.abc import Mapping
 from decimal import Decimal
 from email.utils import parseaddr
+from typing import NamedTuple
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.core.mail import DNS_NAME, EmailMessage, get_connection, make_msgid
+from django.core.mail import (
+    DNS_NAME,
+    EmailMessage,
+    EmailMultiAlternatives,
+    get_connection,
+    make_msgid,
+)
 from django.core.mail.message import sanitize_address
 from django.core.validators import validate_email
 from django.db import transaction
@@ -35,11 +43,18 @@ from conveyor.accounts.permissions import (
     require_settings_access,
 )
 from conveyor.automation.attempts import claim, fail, succeed
-from conveyor.automation.models import EmailTemplate, EmailTemplateText, JobStatus, OutgoingEmail
+from conveyor.automation.models import (
+    BodyFormat,
+    EmailTemplate,
+    EmailTemplateText,
+    JobStatus,
+    OutgoingEmail,
+)
 from conveyor.automation.tasks import email_send_job
 from conveyor.core.errors import ServiceError
 from conveyor.core.fields import max_length
 from conveyor.core.jobs import enqueue_on_commit
+from conveyor.core.richtext import rich_text_clean, rich_text_plain
 from conveyor.people.models import Person, SuppressionKind
 from conveyor.people.privacy import suppressed_field
 from conveyor.people.services import normalize_email
@@ -53,6 +68,8 @@ logger = logging.getLogger(__name__)
 # would only mangle "&" and quotes in names; it is off on purpose. No libraries can be {% load %}ed
 # and there are no loaders, so {% include %} / {% extends %} cannot read files either.
 _ENGINE = Engine(autoescape=False, builtins=[], libraries={}, loaders=[], debug=False)
+# Formatted (HTML) bodies escape the variables instead: a client named "<b>" stays text.
+_HTML_ENGINE = Engine(autoescape=True, builtins=[], libraries={}, loaders=[], debug=False)
 
 # How much of the e-mail the touch note keeps; the full text stays on the OutgoingEmail row.
 _NOTE_LIMIT = 4000
@@ -121,16 +138,18 @@ def _variables(*, deal: Deal | None, person: Person, manager: User | None) -> Va
     }
 
 
-def _render(source: str, variables: Variables) -> str:
-    """`source` rendered over `variables`; any error in the template is a ServiceError."""
+def _render(source: str, variables: Variables, *, html: bool = False) -> str:
+    """`source` rendered over `variables` (escaped when `html`); any error in the template is
+    a ServiceError."""
+    engine = _HTML_ENGINE if html else _ENGINE
     try:
-        template = _ENGINE.from_string(source)
+        template = engine.from_string(source)
     except TemplateSyntaxError as exc:
         raise ServiceError(
             _("The template has an error: %(error)s") % {"error": exc}, field="template"
         ) from exc
     try:
-        return template.render(Context(variables, autoescape=False))
+        return template.render(Context(variables, autoescape=html))
     # Rendering touches nothing but the strings above; whatever else a template author's tag
     # can raise ({% include %} of a missing file, {% url %} of an unknown name) is their error.
     except Exception as exc:
@@ -173,6 +192,13 @@ def _pick_text(template: EmailTemplate, wanted: list[str]) -> EmailTemplateText:
     return next(iter(texts.values()))
 
 
+class RenderedEmail(NamedTuple):
+    subject: str
+    body: str  # plain text (a formatted body's text twin)
+    language: str
+    html: str  # the formatted body, cleaned; "" for plain text
+
+
 def email_render(
     *,
     template: EmailTemplate,
@@ -180,12 +206,13 @@ def email_render(
     person: Person,
     sender: User | None,
     language: str | None = None,
-) -> tuple[str, str, str]:
-    """The template's (subject, body, language used) for this person and deal.
+) -> RenderedEmail:
+    """The template rendered for this person and deal.
 
     `language` None chooses it (see `_preferred_languages`); a language the template lacks falls
     back to LANGUAGE_CODE, then English, then whichever text the template has. `{{ manager }}`
-    is the sender, else the deal's (or person's) owner. The subject is one line.
+    is the sender, else the deal's (or person's) owner. The subject is one line. A formatted
+    body is rendered with the variables escaped and cleaned once more (`rich_text_clean`).
     """
     wanted = (
         [language] if language else _preferred_languages(deal=deal, person=person, sender=sender)
@@ -195,8 +222,10 @@ def email_render(
         deal=deal, person=person, manager=_manager(deal=deal, person=person, sender=sender)
     )
     subject = _one_line(_render(text.subject, variables))[:_SUBJECT_LIMIT]
-    body = _render(text.body, variables).strip()
-    return subject, body, text.language
+    if text.format == BodyFormat.HTML:
+        formatted = rich_text_clean(_render(text.body, variables, html=True))
+        return RenderedEmail(subject, rich_text_plain(formatted), text.language, formatted)
+    return RenderedEmail(subject, _render(text.body, variables).strip(), text.language, "")
 
 
 # --- Queueing -------------------------------------------------------------------------------
@@ -256,7 +285,7 @@ def email_queue(
         require_owner_access(by, owner)
     to = _recipient(person)
     sender = by if by is not None else owner
-    language = ""
+    language = html_body = ""
     if template is not None:
         if subject.strip() or body.strip():
             raise ServiceError(
@@ -265,7 +294,7 @@ def email_queue(
             )
         if not template.is_active:
             raise ServiceError(_("This template is switched off."), field="template")
-        subject, body, language = email_render(
+        subject, body, language, html_body = email_render(
             template=template, deal=deal, person=person, sender=sender
         )
     else:
@@ -283,6 +312,7 @@ def email_queue(
         to=to,
         subject=subject,
         body=body,
+        html_body=html_body,
         language=language,
         # Made now, so every attempt of this e-mail carries the same Message-ID.
         message_id=_message_id(),
@@ -322,8 +352,9 @@ def _fail(email: OutgoingEmail, error: str, *, retry: bool) -> None:
 
 
 def _message(email: OutgoingEmail) -> EmailMessage:
+    """The message to send: plain text, with the formatted body as an alternative if any."""
     sender = email.sender
-    return EmailMessage(
+    message = EmailMultiAlternatives(
         subject=email.subject,
         body=email.body,
         from_email=settings.DEFAULT_FROM_EMAIL,
@@ -331,6 +362,9 @@ def _message(email: OutgoingEmail) -> EmailMessage:
         reply_to=[sender.email] if sender is not None and sender.email else None,
         headers={"Message-ID": email.message_id},
     )
+    if email.html_body:
+        message.attach_alternative(rich_text_clean(email.html_body), "text/html")
+    return message
 
 
 def _deliver(message: EmailMessage) -> int:
@@ -430,22 +464,36 @@ def email_send(*, email_id: int) -> OutgoingEmail:
 # --- Templates ------------------------------------------------------------------------------
 
 
-def _clean_texts(texts: dict[str, tuple[str, str]]) -> dict[str, tuple[str, str]]:
+def _clean_texts(
+    texts: dict[str, tuple[str, str]], formats: Mapping[str, str]
+) -> dict[str, tuple[str, str]]:
     if not texts:
         raise ServiceError(_("Write the template in at least one language."), field="texts")
     return {
         language: email_text_clean(
-            language=language, subject=subject, body=body, field=f"texts.{language}"
+            language=language,
+            subject=subject,
+            body=body,
+            format=formats.get(language, BodyFormat.TEXT),
+            field=f"texts.{language}",
         )
         for language, (subject, body) in texts.items()
     }
 
 
 def email_text_clean(
-    *, language: str, subject: str, body: str, field: str = "subject"
+    *,
+    language: str,
+    subject: str,
+    body: str,
+    format: str = BodyFormat.TEXT,
+    field: str = "subject",
 ) -> tuple[str, str]:
     """One language's subject and text checked (known language, one-line subject that fits,
-    both render with sample data) and stripped: what template saving and the admin accept."""
+    both render with sample data) and stripped: what template saving and the admin accept.
+    A formatted body comes back cleaned to the allow-list of `conveyor.core.richtext`."""
+    if format not in BodyFormat.values:
+        raise ServiceError(_("Unknown format: %(value)s.") % {"value": format}, field=field)
     known = dict(settings.LANGUAGES)
     if language not in known:
         raise ServiceError(
@@ -453,6 +501,8 @@ def email_text_clean(
             field=field,
         )
     subject, body = subject.strip(), body.strip()
+    if format == BodyFormat.HTML:
+        body = rich_text_clean(body)
     if not subject or not body:
         raise ServiceError(
             _("Write both the subject and the text in %(language)s.")
@@ -467,9 +517,9 @@ def email_text_clean(
             % {"limit": _TEMPLATE_SUBJECT_LIMIT},
             field=field,
         )
-    for source in (subject, body):
+    for source, html in ((subject, False), (body, format == BodyFormat.HTML)):
         try:
-            _render(source, _SAMPLE)
+            _render(source, _SAMPLE, html=html)
         except ServiceError as exc:
             raise ServiceError(f"{known[language]}: {exc.message}", field=field) from exc
     return subject, body
@@ -481,12 +531,14 @@ def email_template_save(
     by: User,
     name: str,
     texts: dict[str, tuple[str, str]],
+    formats: Mapping[str, str] | None = None,
     template: EmailTemplate | None = None,
 ) -> EmailTemplate:
     """Create a template, or change `template`: its name and its (subject, body) per language.
 
-    `texts` is the whole set: languages left out of it are removed. Each text must render with
-    sample data. Owners and heads only.
+    `texts` is the whole set: languages left out of it are removed. `formats` says which
+    languages' bodies are formatted (BodyFormat.HTML); the others are plain text. Each text
+    must render with sample data. Owners and heads only.
     """
     require_settings_access(by, _("Only owners and heads of sales may change e-mail templates."))
     name = name.strip()
@@ -497,7 +549,8 @@ def email_template_save(
             _("The name is longer than %(limit)s characters.") % {"limit": _TEMPLATE_NAME_LIMIT},
             field="name",
         )
-    cleaned = _clean_texts(texts)
+    formats = formats or {}
+    cleaned = _clean_texts(texts, formats)
     if template is not None:
         try:
             template = EmailTemplate.objects.select_for_update().get(pk=template.pk)
@@ -516,6 +569,12 @@ def email_template_save(
     template.texts.exclude(language__in=cleaned).delete()
     for language, (subject, body) in cleaned.items():
         EmailTemplateText.objects.update_or_create(
-            template=template, language=language, defaults={"subject": subject, "body": body}
+            template=template,
+            language=language,
+            defaults={
+                "subject": subject,
+                "body": body,
+                "format": formats.get(language, BodyFormat.TEXT),
+            },
         )
     return template

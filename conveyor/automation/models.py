@@ -158,8 +158,14 @@ class EmailTemplate(models.Model):
         return self.name
 
 
+class BodyFormat(models.TextChoices):
+    TEXT = "text", _("Plain text")
+    HTML = "html", _("Formatted (HTML)")
+
+
 class EmailTemplateText(models.Model):
-    """The subject and body of a template in one language."""
+    """The subject and body of a template in one language. A formatted body is the small HTML
+    of `conveyor.core.richtext` (cleaned when saved) and goes out with a plain-text twin."""
 
     template = models.ForeignKey(
         EmailTemplate, verbose_name=_("template"), on_delete=models.CASCADE, related_name="texts"
@@ -167,6 +173,9 @@ class EmailTemplateText(models.Model):
     language = models.CharField(_("language"), max_length=8, choices=settings.LANGUAGES)
     subject = models.CharField(_("subject"), max_length=200)
     body = models.TextField(_("body"))
+    format = models.CharField(
+        _("format"), max_length=4, choices=BodyFormat.choices, default=BodyFormat.TEXT
+    )
 
     class Meta:
         verbose_name = _("e-mail template text")
@@ -213,6 +222,8 @@ class OutgoingEmail(Attempts):
     to = models.EmailField(_("to"))
     subject = models.CharField(_("subject"), max_length=255)
     body = models.TextField(_("body"))
+    # The formatted version, already cleaned; empty for a plain-text e-mail.
+    html_body = models.TextField(_("formatted body"), blank=True)
     language = models.CharField(_("language"), max_length=8, blank=True)
     message_id = models.CharField(_("message id"), max_length=255, blank=True)
     touch = models.ForeignKey(

@@ -325,3 +325,20 @@ def audit_summary(
     )
     entry.save(force_insert=True)
     return entry
+
+
+def audit_saved(
+    *,
+    actor: AbstractBaseUser | None,
+    instance: Model,
+    before: Snapshot | None,
+    extra: Changes | None = None,
+) -> None:
+    """The audit entry of a save (settings screens): a creation (`before` None), or an update when
+    something changed. `extra` adds many-to-many changes, which snapshots do not see."""
+    model = model_of(instance)
+    changes = audit_changes(model, before, audit_snapshot(instance)) | (extra or {})
+    if before is None:
+        audit_record(actor=actor, instance=instance, action=AuditAction.CREATE, changes=changes)
+    elif changes:
+        audit_record(actor=actor, instance=instance, action=AuditAction.UPDATE, changes=changes)

@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
+
+from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
+from django.db.models import Model
+
 
 class ServiceError(Exception):
     """A business rule refused the change; nothing was written. `field` names the input at fault."""
@@ -21,3 +26,18 @@ class ConflictError(ServiceError):
 
 class PermissionDenied(ServiceError):
     """The acting user may not touch this record."""
+
+
+def full_clean_or_refuse(instance: Model, *, exclude: Collection[str] | None = None) -> None:
+    """The model's own validation (fields, choices, uniqueness, constraints) before a settings
+    service saves; its first complaint becomes a ServiceError on that field."""
+    try:
+        instance.full_clean(exclude=exclude)
+    except ValidationError as exc:
+        errors = (
+            exc.message_dict if hasattr(exc, "error_dict") else {NON_FIELD_ERRORS: exc.messages}
+        )
+        field, problems = next(iter(errors.items()))
+        raise ServiceError(
+            " ".join(problems), field=None if field == NON_FIELD_ERRORS else field
+        ) from None

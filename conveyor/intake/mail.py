@@ -27,6 +27,7 @@ from django.utils.text import get_valid_filename
 from django.utils.translation import gettext as _
 
 from conveyor.core.errors import ServiceError
+from conveyor.core.sniff import is_executable, sniff_type
 from conveyor.intake.models import Lead, LeadChannel
 from conveyor.intake.services import lead_receive
 
@@ -126,7 +127,12 @@ def _store_attachments(
             "name": original or f"attachment-{index}",
             "size": len(content),
             "content_type": part.get_content_type(),
+            # What the bytes are, whatever the sender's mail program called them.
+            "detected_type": sniff_type(content),
         }
+        if is_executable(content, original):
+            skipped.append({**info, "reason": "executable"})
+            continue
         if len(content) > max_attachment_bytes:
             skipped.append({**info, "reason": "too_large", "limit": max_attachment_bytes})
             continue

@@ -103,3 +103,18 @@ def team_managers(team_id: int) -> list[User]:
     return list(
         with_open_deals(User.objects.filter(team_id=team_id, role=Role.MANAGER, is_active=True))
     )
+
+
+def settings_questions() -> QuerySet[QualificationQuestion]:
+    """Every qualifying question with its segment, by segment and position."""
+    return QualificationQuestion.objects.select_related("segment").order_by(
+        "segment__name", "position", "pk"
+    )
+
+
+def settings_routing_rules() -> QuerySet[RoutingRule]:
+    """Every routing rule (switched-off ones too) with what it names joined, in the order
+    routing tries them."""
+    return RoutingRule.objects.select_related(
+        "segment", "form", "question", "pipeline", "team", "fixed_owner"
+    ).order_by("position", "pk")

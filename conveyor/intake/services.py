@@ -6,7 +6,8 @@ so accepting it reuses the person instead of recording a duplicate. The inbox is
 any active user may act on an inbox lead, but the deal opened on acceptance must be owned by
 someone the actor may assign.
 
-Accepting, merging and rejecting a lead, and the web forms' settings, are audited
+Accepting, merging and rejecting a lead, and the settings (web forms, qualifying questions,
+routing rules), are audited
 (`conveyor.core.audit`) in the same transaction; receiving and routing are not (the lead itself
 records when and how it came and where routing proposed it).
 """
@@ -26,19 +27,20 @@ from django.core import signing
 from django.core.exceptions import ValidationError
 from django.core.validators import URLValidator
 from django.db import IntegrityError, transaction
-from django.db.models import Q
+from django.db.models import Max, Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from conveyor.accounts.models import User
+from conveyor.accounts.models import Role, Team, User
 from conveyor.accounts.permissions import (
+    can_manage_users_of,
     require_owner_access,
     require_settings_access,
     scope,
 )
 from conveyor.core import ratelimit
-from conveyor.core.audit import audit_record, audit_snapshot
-from conveyor.core.errors import PermissionDenied, ServiceError
+from conveyor.core.audit import audit_record, audit_saved, audit_snapshot
+from conveyor.core.errors import PermissionDenied, ServiceError, full_clean_or_refuse
 from conveyor.core.models import AuditAction
 from conveyor.intake import selectors
 from conveyor.intake.models import (
@@ -49,6 +51,7 @@ from conveyor.intake.models import (
     LeadStatus,
     OwnerStrategy,
     QualificationQuestion,
+    QuestionKind,
     RoutingRule,
 )
 from conveyor.intake.qualification import answer_matches, score_answers
@@ -857,3 +860,215 @@ def form_submit(
     # is that request's, and this one is a replay.
     created = lead.payload.get("submission") == submission
     return FormResult(form=form, lead=lead, created=created)
+
+
+# --- Settings screens: qualifying questions and routing rules ----------------------------------
+
+
+def _require_intake_settings(by: User | None) -> None:
+    require_settings_access(
+        by, _("Only owners and heads of sales change qualification and routing.")
+    )
+
+
+def _points(value: Any, field: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int | str):
+        raise ServiceError(_("Points must be whole numbers."), field=field)
+    try:
+        return int(value)
+    except ValueError:
+        raise ServiceError(_("Points must be whole numbers."), field=field) from None
+
+
+def question_scoring_clean(kind: str, options: list[Any], scoring: Any) -> tuple[list[str], Any]:
+    """A question's options and scoring in the shape `qualification.score_one` reads, or a
+    refusal saying what is wrong: choices need options (points per option, unknown options
+    refused), yes/no points for "yes" and "no", numbers [min, max, points] bands with min ≤ max,
+    text points for "answered"."""
+    if kind == QuestionKind.CHOICE:
+        cleaned = [str(option).strip() for option in options if str(option).strip()]
+        if not cleaned:
+            raise ServiceError(_("A choice question needs its options."), field="scoring")
+        if len(set(cleaned)) != len(cleaned):
+            raise ServiceError(_("An option is listed twice."), field="scoring")
+        table = scoring if isinstance(scoring, dict) else {}
+        unknown = [str(key) for key in table if str(key) not in cleaned]
+        if unknown:
+            raise ServiceError(
+                _("Points for an option the question does not have: %(option)s")
+                % {"option": unknown[0]},
+                field="scoring",
+            )
+        return cleaned, {str(key): _points(value, "scoring") for key, value in table.items()}
+    if options:
+        raise ServiceError(_("Only choice questions have options."), field="scoring")
+    if kind == QuestionKind.YES_NO:
+        table = scoring if isinstance(scoring, dict) else {}
+        if set(table) - {"yes", "no"}:
+            raise ServiceError(_("A yes/no question scores “yes” and “no” only."), field="scoring")
+        return [], {key: _points(value, "scoring") for key, value in table.items()}
+    if kind == QuestionKind.NUMBER:
+        bands = []
+        for band in scoring if isinstance(scoring, list) else []:
+            if not isinstance(band, list | tuple) or len(band) != 3:
+                raise ServiceError(
+                    _("Each band is a minimum, a maximum and points."), field="scoring"
+                )
+            low, high = (_band_end(value) for value in band[:2])
+            if low > high:
+                raise ServiceError(
+                    _("A band's minimum is above its maximum: %(low)s..%(high)s")
+                    % {"low": band[0], "high": band[1]},
+                    field="scoring",
+                )
+            bands.append([low, high, _points(band[2], "scoring")])
+        return [], bands
+    table = scoring if isinstance(scoring, dict) else {}
+    if set(table) - {"answered"}:
+        raise ServiceError(_("A text question scores “answered” only."), field="scoring")
+    return [], {key: _points(value, "scoring") for key, value in table.items()}
+
+
+def _band_end(value: Any) -> int | float:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ServiceError(_("A band's ends must be numbers."), field="scoring")
+    return value
+
+
+@transaction.atomic
+def question_save(
+    *,
+    by: User | None,
+    question_id: int | None,
+    segment: Segment,
+    position: int | None,
+    text: str,
+    kind: str,
+    options: list[Any],
+    scoring: Any,
+    is_required: bool,
+) -> QualificationQuestion:
+    """Create a qualifying question of a segment (`question_id` None; after the segment's last
+    unless `position` is given) or change one; the options and scoring are checked against the
+    kind (`question_scoring_clean`). A question stays in its segment: the answers leads gave
+    and the routing rules that ask about it are that segment's."""
+    _require_intake_settings(by)
+    before = None
+    if question_id is None:
+        question = QualificationQuestion(segment=segment)
+    else:
+        found = QualificationQuestion.objects.select_for_update().filter(pk=question_id).first()
+        if found is None:
+            raise ServiceError(_("This question does not exist."), field="question")
+        question = found
+        if question.segment_id != segment.pk:
+            raise ServiceError(
+                _("A question stays in its segment: add a new one to the other segment."),
+                field="segment",
+            )
+        before = audit_snapshot(question)
+    if position is None:
+        position = question.position if question.pk is not None else _next_question(segment)
+    taken = QualificationQuestion.objects.filter(segment=segment, position=position)
+    if taken.exclude(pk=question.pk).exists():
+        raise ServiceError(
+            _("Question %(n)s of this segment already exists: give this one another number.")
+            % {"n": position},
+            field="position",
+        )
+    question.options, question.scoring = question_scoring_clean(kind, options, scoring)
+    question.position = position
+    question.text = text.strip()
+    question.kind = kind
+    question.is_required = is_required
+    full_clean_or_refuse(question)
+    question.save()
+    audit_saved(actor=by, instance=question, before=before)
+    return question
+
+
+def _next_question(segment: Segment) -> int:
+    last = QualificationQuestion.objects.filter(segment=segment).aggregate(n=Max("position"))["n"]
+    return (last or 0) + 1
+
+
+@transaction.atomic
+def routing_rule_save(
+    *,
+    by: User | None,
+    rule_id: int | None,
+    name: str,
+    position: int,
+    is_active: bool,
+    segment: Segment | None,
+    form: LeadForm | None,
+    source: str,
+    min_score: int | None,
+    question: QualificationQuestion | None,
+    answer: str,
+    pipeline: Pipeline,
+    owner_strategy: str,
+    team: Team | None,
+    fixed_owner: User | None,
+    auto_accept: bool,
+) -> RoutingRule:
+    """Create a routing rule (`rule_id` None) or change it. The pipeline must be an active
+    conversion pipeline (of the rule's segment, when it has one); a question needs the answer
+    it waits for (and belongs to the rule's segment); round robin and fewest-open pick in a
+    team, which a head of sales must head; a fixed manager must be active and someone the
+    actor may give deals to. Switching a rule off keeps it for later."""
+    _require_intake_settings(by)
+    before = None
+    if rule_id is None:
+        rule = RoutingRule()
+    else:
+        found = RoutingRule.objects.select_for_update().filter(pk=rule_id).first()
+        if found is None:
+            raise ServiceError(_("This routing rule does not exist."), field="rule")
+        rule = found
+        before = audit_snapshot(rule)
+    if pipeline.process != Process.CONVERSION or not pipeline.is_active:
+        raise ServiceError(_("Route leads into an active conversion pipeline."), field="pipeline")
+    if segment is not None and pipeline.segment_id not in (None, segment.pk):
+        raise ServiceError(_("This pipeline belongs to another segment."), field="pipeline")
+    answer = answer.strip()
+    if question is not None and not answer:
+        raise ServiceError(_("Give the answer the question must get."), field="answer")
+    if question is None and answer:
+        raise ServiceError(_("Choose the question this answer is for."), field="question")
+    if question is not None and segment is not None and question.segment_id != segment.pk:
+        raise ServiceError(_("This question belongs to another segment."), field="question")
+    if owner_strategy == OwnerStrategy.FIXED:
+        if fixed_owner is None:
+            raise ServiceError(_("Choose the manager who gets the leads."), field="fixed_owner")
+        if not fixed_owner.is_active:
+            raise ServiceError(_("This user is deactivated."), field="fixed_owner")
+        if by is not None and not can_manage_users_of(by, fixed_owner):
+            raise PermissionDenied(
+                _("You may give leads to the people of your teams only."), field="fixed_owner"
+            )
+        team = None
+    else:
+        if team is None:
+            raise ServiceError(_("Choose the team whose managers get the leads."), field="team")
+        if by is not None and by.role != Role.OWNER and team.head_id != by.pk:
+            raise PermissionDenied(_("Route leads to the teams you head only."), field="team")
+        fixed_owner = None
+    rule.name = name.strip()
+    rule.position = position
+    rule.is_active = is_active
+    rule.segment = segment
+    rule.form = form
+    rule.source = source.strip()
+    rule.min_score = min_score
+    rule.question = question
+    rule.answer = answer
+    rule.pipeline = pipeline
+    rule.owner_strategy = owner_strategy
+    rule.team = team
+    rule.fixed_owner = fixed_owner
+    rule.auto_accept = auto_accept
+    full_clean_or_refuse(rule, exclude=["last_assigned"])
+    rule.save()
+    audit_saved(actor=by, instance=rule, before=before)
+    return rule

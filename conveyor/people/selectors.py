@@ -1,4 +1,5 @@
-"""Reads on people for finding duplicates and previewing a merge, scoped to who may see them.
+"""Reads on people for finding duplicates, previewing a merge and the people and companies
+lists, scoped to who may see them.
 
 Counts of related rows (deals, leads, touches, …) are read through `Person._meta.related_objects`
 by name, the same way `person_merge` re-points them, so this module imports no higher app.
@@ -7,12 +8,14 @@ by name, the same way `person_merge` re-points them, so this module imports no h
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from django.db.models import (
     Case,
     Count,
+    Exists,
+    F,
     ForeignObjectRel,
     IntegerField,
     OuterRef,
@@ -22,14 +25,16 @@ from django.db.models import (
     Value,
     When,
 )
+from django.db.models.expressions import OrderBy
 from django.db.models.functions import Coalesce
 from django.utils.text import capfirst
 from django.utils.translation import gettext_lazy as _
 
 from conveyor.accounts.models import User
-from conveyor.accounts.permissions import scope
+from conveyor.accounts.permissions import scope, visible_q
+from conveyor.core.errors import ServiceError
 from conveyor.core.phones import normalize_phone
-from conveyor.people.models import Company, Person
+from conveyor.people.models import Company, Person, Temperature
 
 SEARCH_LIMIT = 20
 
@@ -171,3 +176,140 @@ def merge_preview(user: User, *, keep_id: int, drop_id: int) -> MergePreview:
         if not field.primary_key and _fills(field.attname, keep, drop)
     ]
     return MergePreview(keep=keep, drop=drop, moves=moves, fills=fills)
+
+
+# --- Lists: people and companies, searched, filtered and sorted ----------------------------------
+
+PEOPLE_SORTS: dict[str, tuple[str, ...]] = {
+    "name": ("name",),
+    "email": ("email",),
+    "phone": ("phone",),
+    "company": ("company__name",),
+    "owner": ("owner__name",),
+    "source": ("source",),
+    "temperature": ("temperature_rank",),
+    "created": ("created_at",),
+}
+DEFAULT_PEOPLE_SORT = "name"
+COMPANY_SORTS: dict[str, tuple[str, ...]] = {
+    "name": ("name",),
+    "people": ("people_count",),
+    "created": ("created_at",),
+}
+DEFAULT_COMPANY_SORT = "name"
+
+
+def list_ordering(sorts: Mapping[str, Sequence[str]], sort: str) -> list[OrderBy]:
+    """The ORDER BY of a list sorted by `sort`: a key of `sorts`, `-key` for descending.
+
+    Empty values (no owner, no company) come last either way, on SQLite as on PostgreSQL, and
+    the id breaks ties so pages never overlap or skip a row. An unknown key is refused: what a
+    list may be sorted by is a whitelist (an index or a cheap join behind each).
+    """
+    descending = sort.startswith("-")
+    fields = sorts.get(sort.removeprefix("-"))
+    if fields is None:
+        raise ServiceError(
+            _("A list cannot be sorted by '%(sort)s'.") % {"sort": sort}, field="sort"
+        )
+    return [
+        F(name).desc(nulls_last=True) if descending else F(name).asc(nulls_last=True)
+        for name in (*fields, "pk")
+    ]
+
+
+def people_list(
+    user: User,
+    *,
+    search: str = "",
+    owner_id: int | None = None,
+    unowned: bool = False,
+    source: str = "",
+    temperature: str = "",
+    company_id: int | None = None,
+    sort: str = DEFAULT_PEOPLE_SORT,
+) -> QuerySet[Person]:
+    """The people `user` may see matching the filter (search by name, e-mail or phone; owner, or
+    nobody with `unowned`; source; temperature; company), sorted by a key of PEOPLE_SORTS, with
+    owner and company joined. Lifecycle status is a pipelines matter:
+    `pipelines.selectors.people_list_lifecycle` adds and filters it."""
+    people = people_for(user)
+    if search.strip():
+        people = people.filter(_search(search.strip()))
+    if unowned:
+        people = people.filter(owner__isnull=True)
+    elif owner_id is not None:
+        people = people.filter(owner_id=owner_id)
+    if source:
+        people = people.filter(source=source)
+    if temperature:
+        people = people.filter(temperature=temperature)
+    if company_id is not None:
+        people = people.filter(company_id=company_id)
+    rank = Case(
+        *(When(temperature=value, then=Value(n)) for n, value in enumerate(Temperature.values)),
+        default=Value(len(Temperature.values)),
+        output_field=IntegerField(),
+    )
+    return (
+        people.select_related("owner", "company")
+        .annotate(temperature_rank=rank)
+        .order_by(*list_ordering(PEOPLE_SORTS, sort))
+    )
+
+
+def people_sources(user: User) -> list[str]:
+    """The lead sources of the people `user` may see, for a filter's choices."""
+    return list(
+        people_for(user)
+        .exclude(source="")
+        .order_by("source")
+        .values_list("source", flat=True)
+        .distinct()
+    )
+
+
+def companies_list(
+    user: User, *, search: str = "", sort: str = DEFAULT_COMPANY_SORT
+) -> QuerySet[Company]:
+    """The companies of the people `user` may see, matching `search` by name, each annotated
+    with `people_count` (how many of those people work there), sorted by a key of
+    COMPANY_SORTS. Companies have no owner: they are seen through their people."""
+    companies = companies_for(user)
+    if search.strip():
+        companies = companies.filter(name__icontains=search.strip())
+    people = (
+        Person.objects.filter(visible_q(user), company=OuterRef("pk"))
+        .order_by()
+        .values("company")
+        .annotate(n=Count("pk"))
+        .values("n")
+    )
+    return companies.annotate(
+        people_count=Coalesce(Subquery(people, output_field=IntegerField()), Value(0))
+    ).order_by(*list_ordering(COMPANY_SORTS, sort))
+
+
+# --- The person page ------------------------------------------------------------------------------
+
+
+def person_for(user: User, pk: int) -> Person:
+    """One person through the access rule, with what their page shows joined (owner and the
+    owner's team, company, referrer) and `referrer_visible`: whether `user` may open the
+    referrer's page. Raises Person.DoesNotExist when missing or not `user`'s to see."""
+    return (
+        people_for(user)
+        .select_related("owner__team", "company", "referred_by")
+        .annotate(referrer_visible=Exists(people_for(user).filter(pk=OuterRef("referred_by_id"))))
+        .get(pk=pk)
+    )
+
+
+def person_referrals(user: User, person: Person) -> QuerySet[Person]:
+    """Everyone `person` referred, by name: who brought whom is this person's own record, so
+    the names are shown whoever owns them; `is_visible` says whether `user` may open each."""
+    return (
+        Person.objects.filter(referred_by=person)
+        .annotate(is_visible=Exists(people_for(user).filter(pk=OuterRef("pk"))))
+        .order_by("name", "pk")
+    )

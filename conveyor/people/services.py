@@ -1,4 +1,5 @@
-"""Writes on people: create with normalised contacts, link a referral, merge duplicates, erase.
+"""Writes on people: create with normalised contacts, link a referral, merge duplicates, erase,
+edit in bulk.
 
 Each write appends its audit entries (`conveyor.core.audit`) in its own transaction; the log
 keeps no personal values of a person (`VALUES_NOT_KEPT`), so erasing one leaves none there.
@@ -6,7 +7,9 @@ keeps no personal values of a person (`VALUES_NOT_KEPT`), so erasing one leaves 
 
 from __future__ import annotations
 
+import enum
 import re
+from collections.abc import Sequence
 
 from django.db import transaction
 from django.utils.translation import gettext as _
@@ -19,11 +22,12 @@ from conveyor.accounts.permissions import (
     require_settings_access,
 )
 from conveyor.core.audit import audit_deleted, audit_record, audit_snapshot, audited_update
-from conveyor.core.errors import ServiceError
+from conveyor.core.errors import PermissionDenied, ServiceError
+from conveyor.core.fields import max_length
 from conveyor.core.models import AuditAction
 from conveyor.core.phones import normalize_phone
 from conveyor.people.models import Company, Person, Suppression, SuppressionKind, Temperature
-from conveyor.people.privacy import suppression_digest
+from conveyor.people.privacy import require_not_suppressed, suppression_digest
 from conveyor.people.signals import person_erasing, person_merged
 
 
@@ -245,4 +249,210 @@ def person_erase(*, person_id: int, by: User | None, reason: str = "") -> Person
     person.consent_email = person.consent_phone = False
     person.save()
     audit_record(actor=by, instance=person, action=AuditAction.ERASE, before=before)
+    return person
+
+
+@transaction.atomic
+def person_update_bulk(
+    *,
+    person_ids: Sequence[int],
+    by: User | None,
+    owner: User | None = None,
+    temperature: str = "",
+) -> int:
+    """Give many people a new owner and/or temperature at once, all or nothing.
+
+    Every person goes through the access rule (`by` must be allowed to act on each one's owner,
+    and to hand records to `owner`); the first refusal, naming the person by id, undoes the
+    whole change. The rows are locked in id order, so two bulk edits cannot deadlock; one
+    audit entry per person that changed (`audited_update`). `owner` None and `temperature`
+    empty leave that field as it is. Returns how many people were written.
+    """
+    if owner is None and not temperature:
+        raise ServiceError(_("Choose an owner or a temperature to set."), field="owner")
+    if temperature and temperature not in Temperature.values:
+        raise ServiceError(
+            _("'%(value)s' is not a valid temperature.") % {"value": temperature},
+            field="temperature",
+        )
+    if owner is not None:
+        if by is not None and not can_manage_users_of(by, owner):
+            raise PermissionDenied(
+                _("You may not assign records to %(user)s.") % {"user": owner}, field="owner"
+            )
+        if not owner.is_active:
+            raise ServiceError(_("This user is deactivated."), field="owner")
+    ids = sorted(set(person_ids))
+    if not ids:
+        raise ServiceError(_("Tick at least one person."), field="people")
+    # No joins in the locking query (PostgreSQL refuses FOR UPDATE on the nullable side of one).
+    owners_of = dict(
+        Person.objects.select_for_update()
+        .filter(pk__in=ids)
+        .order_by("pk")
+        .values_list("pk", "owner")
+    )
+    current_owners = User.objects.select_related("team").in_bulk(
+        {pk for pk in owners_of.values() if pk is not None}
+    )
+    for pk in ids:
+        if pk not in owners_of:
+            raise ServiceError(_("Person #%(id)s does not exist.") % {"id": pk}, field="people")
+        if by is not None and not can_manage_users_of(by, current_owners.get(owners_of[pk])):
+            raise PermissionDenied(
+                _("Person #%(id)s: you do not have access to this record.") % {"id": pk},
+                field="people",
+            )
+    values: dict[str, object] = {}
+    if owner is not None:
+        values["owner"] = owner
+    if temperature:
+        values["temperature"] = temperature
+    return audited_update(
+        Person.objects.filter(pk__in=ids),
+        actor=by,
+        values=values,
+        action=AuditAction.ASSIGN if set(values) == {"owner"} else AuditAction.UPDATE,
+    )
+
+
+class Keep(enum.Enum):
+    """What a partial update passes for a field it leaves as it is: `None` and "" are values
+    some fields may be set to, so they cannot mean "unchanged"."""
+
+    KEEP = "keep"
+
+
+KEEP = Keep.KEEP
+
+
+def _short_enough(value: str, field: str, model_field: str | None = None) -> str:
+    limit = max_length(Person, model_field or field)
+    if len(value) > limit:
+        raise ServiceError(
+            _("At most %(limit)s characters, please.") % {"limit": limit}, field=field
+        )
+    return value
+
+
+def _refuse_duplicate(person: Person, by: User | None, *, field: str, value: str) -> None:
+    """Refuse a contact another person already has: the two should be merged instead. The
+    other person is named only to someone who may see them."""
+    other = (
+        Person.objects.filter(**{field: value})
+        .exclude(pk=person.pk)
+        .select_related("owner__team")
+        .order_by("pk")
+        .first()
+    )
+    if other is None:
+        return
+    what = _("this e-mail address") if field == "email" else _("this phone number")
+    if by is None or can_manage_users_of(by, other.owner):
+        message = _(
+            "%(name)s (#%(id)s) already has %(what)s. Merge the two people instead of "
+            "entering it twice."
+        ) % {"name": other.name, "id": other.pk, "what": what}
+    else:
+        message = _(
+            "Another person, not yours to see, already has %(what)s. Ask a head of sales "
+            "to merge the two."
+        ) % {"what": what}
+    raise ServiceError(message, field=field)
+
+
+@transaction.atomic
+def person_update(
+    *,
+    person_id: int,
+    by: User | None,
+    name: str | Keep = KEEP,
+    email: str | Keep = KEEP,
+    phone: str | Keep = KEEP,
+    company_name: str | Keep = KEEP,
+    temperature: str | Keep = KEEP,
+    source: str | Keep = KEEP,
+    owner: User | Keep | None = KEEP,
+) -> Person:
+    """Change a person's details; a field passed as KEEP (the default) stays as it is.
+
+    E-mail and phone are normalised as `person_create` does (one of them stays required) and
+    refused when another person already has them (merge the two instead) or when they belong
+    to an erased person. A company is found by name whatever its case, or created; an empty
+    name clears it. Whoever may act on the person's owner may edit them, and hand them only to
+    someone they may hand records to (`by` None: the system). The row is locked for the change;
+    nothing is written when nothing changes, else one audit entry (which names the fields but,
+    for personal data, not the values).
+    """
+    try:
+        person = Person.objects.select_for_update().get(pk=person_id)
+    except Person.DoesNotExist as exc:
+        raise ServiceError(_("This person does not exist."), field="person") from exc
+    if by is not None:
+        require_owner_access(by, person.owner)
+    before = audit_snapshot(person)
+    if not isinstance(name, Keep):
+        name = name.strip()
+        if not name:
+            raise ServiceError(_("Enter the person's name."), field="name")
+        person.name = _short_enough(name, "name")
+    if not isinstance(email, Keep) or not isinstance(phone, Keep):
+        new_email, new_phone = contacts_clean(
+            email=person.email if isinstance(email, Keep) else email,
+            phone=person.phone if isinstance(phone, Keep) else phone,
+            missing_field="phone" if isinstance(email, Keep) else "email",
+        )
+        # A contact not given stays exactly as stored, even if it would normalise otherwise.
+        new_email = person.email if isinstance(email, Keep) else _short_enough(new_email, "email")
+        new_phone = person.phone if isinstance(phone, Keep) else _short_enough(new_phone, "phone")
+        require_not_suppressed(
+            email=new_email if new_email != person.email else "",
+            phone=new_phone if new_phone != person.phone else "",
+        )
+        for field, value, old in (
+            ("email", new_email, person.email),
+            ("phone", new_phone, person.phone),
+        ):
+            if value and value != old:
+                _refuse_duplicate(person, by, field=field, value=value)
+        person.email, person.phone = new_email, new_phone
+    if not isinstance(company_name, Keep):
+        company_name = company_name.strip()
+        if not company_name:
+            person.company = None
+        elif person.company is None or person.company.name != company_name:
+            if len(company_name) > max_length(Company, "name"):
+                raise ServiceError(
+                    _("At most %(limit)s characters, please.")
+                    % {"limit": max_length(Company, "name")},
+                    field="company",
+                )
+            company = Company.objects.filter(name__iexact=company_name).order_by("pk").first()
+            if company is None:
+                company = Company.objects.create(name=company_name)
+                audit_record(actor=by, instance=company, action=AuditAction.CREATE)
+            person.company = company
+    if not isinstance(temperature, Keep):
+        if temperature not in Temperature.values:
+            raise ServiceError(
+                _("'%(value)s' is not a valid temperature.") % {"value": temperature},
+                field="temperature",
+            )
+        person.temperature = temperature
+    if not isinstance(source, Keep):
+        person.source = _short_enough(source.strip(), "source")
+    if not isinstance(owner, Keep) and (owner.pk if owner else None) != person.owner_id:
+        if by is not None:
+            require_owner_access(by, owner)
+        if owner is not None and not owner.is_active:
+            raise ServiceError(_("This user is deactivated."), field="owner")
+        person.owner = owner
+    changed = [
+        field.name
+        for field in Person._meta.concrete_fields
+        if field.attname in before and before[field.attname] != getattr(person, field.attname)
+    ]
+    if changed:
+        person.save(update_fields=changed)
+        audit_record(actor=by, instance=person, action=AuditAction.UPDATE, before=before)
     return person

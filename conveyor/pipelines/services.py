@@ -5,23 +5,35 @@ callers that read the deal earlier), appends a StageChange and keeps the deal's 
 (stage, stage_entered_at, max_position, lost_stage, purchase_number) in step, so reports never
 need to replay history. `by=None` means the system (imports, automation) and skips the access check.
 Every change also appends its audit entry (`conveyor.core.audit`) in the same transaction.
+
+The settings screens' writes on the process itself (segments, pipelines, stages and their order,
+loss reasons) are here too, at the end: owners and heads only, audited the same way.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 from decimal import Decimal
+from typing import TypeVar
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import F, Max
+from django.db.models import F, Max, Model, OuterRef, Subquery
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 
 from conveyor.accounts.models import User
-from conveyor.accounts.permissions import require_owner_access
-from conveyor.core.audit import Changes, audit_record, audit_rows, audit_snapshot
-from conveyor.core.errors import ConflictError, ServiceError
+from conveyor.accounts.permissions import (
+    can_manage_users_of,
+    require_owner_access,
+    require_settings_access,
+)
+from conveyor.core.audit import Changes, audit_record, audit_rows, audit_saved, audit_snapshot
+from conveyor.core.errors import ConflictError, PermissionDenied, ServiceError, full_clean_or_refuse
+from conveyor.core.fields import max_length
 from conveyor.core.models import AuditAction
 from conveyor.people.models import Person
 from conveyor.pipelines.models import (
@@ -31,10 +43,11 @@ from conveyor.pipelines.models import (
     LossReason,
     Pipeline,
     PlaybookCheck,
+    Segment,
     Stage,
     StageChange,
 )
-from conveyor.pipelines.playbooks import playbook_items, playbook_state
+from conveyor.pipelines.playbooks import playbook_clean, playbook_items, playbook_state
 from conveyor.pipelines.signals import deal_assigned, deal_changed
 
 
@@ -438,3 +451,365 @@ def playbook_check(
         deal=deal, stage=deal.stage, item=item, defaults={"user": by}
     )
     return check
+
+
+@transaction.atomic
+def deal_assign_bulk(*, deal_ids: Sequence[int], owner: User, by: User | None) -> list[Deal]:
+    """Hand many deals to `owner` at once, all or nothing: `deal_assign` on each, in one
+    transaction.
+
+    The deals are locked first, in id order (two bulk hand-overs cannot deadlock); each then
+    goes through `deal_assign`, so the access rule, the audit entry and the open tasks that
+    follow the deal are exactly a single hand-over's. The first refusal names the deal by id
+    and undoes everything. Returns the deals, in id order.
+    """
+    if by is not None and not can_manage_users_of(by, owner):
+        raise PermissionDenied(
+            _("You may not assign records to %(user)s.") % {"user": owner}, field="owner"
+        )
+    if not owner.is_active:
+        raise ServiceError(_("This user is deactivated."), field="owner")
+    ids = sorted(set(deal_ids))
+    if not ids:
+        raise ServiceError(_("Tick at least one deal."), field="deals")
+    locked = set(
+        Deal.objects.select_for_update()
+        .filter(pk__in=ids)
+        .order_by("pk")
+        .values_list("pk", flat=True)
+    )
+    deals = []
+    for deal_id in ids:
+        if deal_id not in locked:
+            raise ServiceError(_("Deal #%(id)s does not exist.") % {"id": deal_id}, field="deals")
+        try:
+            deals.append(deal_assign(deal_id=deal_id, owner=owner, by=by))
+        except ServiceError as error:
+            raise type(error)(
+                _("Deal #%(id)s: %(reason)s") % {"id": deal_id, "reason": error.message},
+                field=error.field,
+            ) from error
+    return deals
+
+
+# Deal.amount: 14 digits, 2 of them after the point.
+_CENTS = Decimal("0.01")
+_AMOUNT_LIMIT = Decimal(10) ** 12
+
+
+@transaction.atomic
+def deal_update(
+    *,
+    deal_id: int,
+    version: int,
+    by: User | None,
+    title: str | None = None,
+    amount: Decimal | None = None,
+    currency: str | None = None,
+) -> Deal:
+    """Change a deal's title, amount or currency; a field passed as None stays as it is.
+
+    The deal row is locked and the caller's `version` checked first, so an edit made on a stale
+    page is a ConflictError that writes nothing. A change bumps the version and appends one
+    audit entry; no change writes nothing. Closed deals may be corrected too (a won deal's
+    amount is revenue: the log keeps the old value). The owner changes through `deal_assign`.
+    """
+    deal = _lock_deal(deal_id, version=version, by=by)
+    before = audit_snapshot(deal)
+    if title is not None:
+        title = title.strip()
+        limit = max_length(Deal, "title")
+        if len(title) > limit:
+            raise ServiceError(
+                _("At most %(limit)s characters, please.") % {"limit": limit}, field="title"
+            )
+        deal.title = title
+    if amount is not None:
+        if not amount.is_finite() or amount != amount.quantize(_CENTS) or amount >= _AMOUNT_LIMIT:
+            raise ServiceError(
+                _("Enter an amount below a trillion with at most two decimals."), field="amount"
+            )
+        deal.amount = _check_amount(amount)
+    if currency is not None:
+        currency = currency.strip().upper()
+        if not (len(currency) == 3 and currency.isascii() and currency.isalpha()):
+            raise ServiceError(
+                _("A currency is its three-letter ISO 4217 code, e.g. EUR."), field="currency"
+            )
+        deal.currency = currency
+    changed = [
+        name for name in ("title", "amount", "currency") if before[name] != getattr(deal, name)
+    ]
+    if not changed:
+        return deal
+    deal.version = F("version") + 1
+    deal.save(update_fields=[*changed, "version"])
+    deal.refresh_from_db(fields=["version"])
+    audit_record(actor=by, instance=deal, action=AuditAction.UPDATE, before=before)
+    return deal
+
+
+# --- Settings screens: segments, pipelines, stages, loss reasons -----------------------------
+
+
+def _require_process_settings(by: User | None) -> None:
+    require_settings_access(by, _("Only owners and heads of sales change the sales process."))
+
+
+M = TypeVar("M", bound=Model)
+
+
+def _locked(model: type[M], pk: int, message: str) -> M:
+    """The row `pk` names, locked, or a refusal saying `message`.
+
+    FOR NO KEY UPDATE (PostgreSQL): the settings change plain columns, never a key, so deals
+    opened or moved meanwhile may still insert rows pointing at the pipeline or stage (which
+    take a key-share lock) instead of waiting on this transaction, or deadlocking with it."""
+    found = model._default_manager.select_for_update(no_key=True).filter(pk=pk).first()
+    if found is None:
+        raise ServiceError(message)
+    return found
+
+
+@transaction.atomic
+def segment_save(
+    *, by: User | None, segment_id: int | None, name: str, description: str
+) -> Segment:
+    """Create a segment (`segment_id` None) or change its name and description."""
+    _require_process_settings(by)
+    segment = (
+        Segment()
+        if segment_id is None
+        else _locked(Segment, segment_id, _("This segment does not exist."))
+    )
+    before = None if segment.pk is None else audit_snapshot(segment)
+    segment.name = name.strip()
+    segment.description = description.strip()
+    full_clean_or_refuse(segment)
+    segment.save()
+    audit_saved(actor=by, instance=segment, before=before)
+    return segment
+
+
+@transaction.atomic
+def pipeline_save(
+    *,
+    by: User | None,
+    pipeline_id: int | None,
+    name: str,
+    segment: Segment | None,
+    process: str,
+    is_active: bool,
+) -> Pipeline:
+    """Create a pipeline (`pipeline_id` None) or change it. Switching it off closes it for new
+    deals; the deals in it go on, and its history stays."""
+    _require_process_settings(by)
+    pipeline = (
+        Pipeline()
+        if pipeline_id is None
+        else _locked(Pipeline, pipeline_id, _("This pipeline does not exist."))
+    )
+    before = None if pipeline.pk is None else audit_snapshot(pipeline)
+    pipeline.name = name.strip()
+    pipeline.segment = segment
+    pipeline.process = process
+    pipeline.is_active = is_active
+    full_clean_or_refuse(pipeline)
+    pipeline.save()
+    audit_saved(actor=by, instance=pipeline, before=before)
+    return pipeline
+
+
+def _next_position(pipeline: Pipeline) -> int:
+    """After every stage of the pipeline, archived ones included, so a new stage never shares
+    a position (and so what deals reached) with an old one."""
+    last = Stage.objects.filter(pipeline=pipeline).aggregate(n=Max("position"))["n"]
+    return (last or 0) + 1
+
+
+@transaction.atomic
+def stage_save(
+    *,
+    by: User | None,
+    pipeline_id: int,
+    stage_id: int | None,
+    name: str,
+    exit_criterion: str,
+    target_action: str,
+    probability: Decimal,
+    rot_days: int | None,
+    is_key_meeting: bool,
+    is_archived: bool,
+    script: str,
+    playbook: str,
+) -> Stage:
+    """Add a stage at the end of a pipeline (`stage_id` None) or change one.
+
+    `playbook` is the checklist as lines, a leading `!` making an item mandatory
+    (`playbook_clean`). A stage holding open deals cannot be archived; a stage taken out of
+    the archive whose position an open stage has taken since goes to the end.
+    """
+    _require_process_settings(by)
+    pipeline = _locked(Pipeline, pipeline_id, _("This pipeline does not exist."))
+    before = None
+    if stage_id is None:
+        stage = Stage(pipeline=pipeline, position=_next_position(pipeline))
+    else:
+        stage = _locked(Stage, stage_id, _("This stage does not exist."))
+        if stage.pipeline_id != pipeline.pk:
+            raise ServiceError(_("This stage belongs to another pipeline."), field="stage")
+        before = audit_snapshot(stage)
+    if is_archived and not stage.is_archived and stage.pk is not None:
+        waiting = Deal.objects.filter(stage=stage, status=DealStatus.OPEN).count()
+        if waiting:
+            raise ServiceError(
+                ngettext(
+                    "%(n)s open deal is at this stage: move it to another stage first.",
+                    "%(n)s open deals are at this stage: move them to another stage first.",
+                    waiting,
+                )
+                % {"n": waiting},
+                field="is_archived",
+            )
+    moved = False
+    if (
+        stage.is_archived
+        and not is_archived
+        and Stage.objects.filter(pipeline=pipeline, position=stage.position, is_archived=False)
+        .exclude(pk=stage.pk)
+        .exists()
+    ):
+        stage.position = _next_position(pipeline)
+        moved = True
+    if rot_days is not None and rot_days < 1:
+        raise ServiceError(
+            _("A stage rots after one day at the earliest (leave it empty for never)."),
+            field="rot_days",
+        )
+    stage.name = name.strip()
+    stage.exit_criterion = exit_criterion.strip()
+    stage.target_action = target_action.strip()
+    stage.probability = probability
+    stage.rot_days = rot_days
+    stage.is_key_meeting = is_key_meeting
+    stage.is_archived = is_archived
+    stage.script = script.strip()
+    stage.playbook = playbook_clean(playbook)
+    full_clean_or_refuse(stage)
+    stage.save()
+    audit_saved(actor=by, instance=stage, before=before)
+    if moved:
+        _deals_reached_refresh(pipeline, by=by)
+    return stage
+
+
+@transaction.atomic
+def stage_reorder(*, by: User | None, pipeline_id: int, stage_ids: Sequence[int]) -> list[Stage]:
+    """Put the pipeline's open stages in this order (positions 1..n); archived stages keep
+    theirs. What each deal reached is recomputed from its history with the new positions, so
+    the funnel counts the new order; every stage and deal changed gets an audit entry."""
+    _require_process_settings(by)
+    pipeline = _locked(Pipeline, pipeline_id, _("This pipeline does not exist."))
+    stages = list(
+        Stage.objects.select_for_update(no_key=True).filter(pipeline=pipeline).order_by("position")
+    )
+    open_stages = {stage.pk: stage for stage in stages if not stage.is_archived}
+    order = list(stage_ids)
+    if len(order) != len(set(order)) or set(order) != set(open_stages):
+        raise ServiceError(
+            _("The order must name every open stage of the pipeline once."), field="order"
+        )
+    changed = {
+        pk: position
+        for position, pk in enumerate(order, start=1)
+        if open_stages[pk].position != position
+    }
+    if not changed:
+        return [open_stages[pk] for pk in order]
+    # Two steps, so no two open stages ever share a position (the unique constraint holds
+    # after each statement on both databases): out of the way past every position, then home.
+    parked = max(stage.position for stage in stages) + 1
+    for offset, pk in enumerate(changed):
+        Stage.objects.filter(pk=pk).update(position=parked + offset)
+    for pk, position in changed.items():
+        Stage.objects.filter(pk=pk).update(position=position)
+    audit_rows(
+        actor=by,
+        model=Stage,
+        changes={pk: {"position": [open_stages[pk].position, new]} for pk, new in changed.items()},
+        action=AuditAction.UPDATE,
+    )
+    for pk, position in changed.items():
+        open_stages[pk].position = position
+    _deals_reached_refresh(pipeline, by=by)
+    return [open_stages[pk] for pk in order]
+
+
+def _deals_reached_refresh(pipeline: Pipeline, *, by: User | None) -> int:
+    """Recompute `max_position` of the pipeline's deals from their stage history (the highest
+    position now held by a stage of this pipeline they were ever in; their current stage if
+    they have no history), after stage positions changed. Returns the deals changed."""
+    highest = (
+        StageChange.objects.filter(deal=OuterRef("pk"), to_stage__pipeline=pipeline)
+        .order_by()
+        .values("deal")
+        .annotate(top=Max("to_stage__position"))
+        .values("top")
+    )
+    rows = list(
+        Deal.objects.select_for_update(of=("self",), no_key=True)
+        .filter(pipeline=pipeline)
+        .annotate(reached=Coalesce(Subquery(highest), F("stage__position")))
+        .exclude(max_position=F("reached"))
+        .values_list("pk", "max_position", "reached")
+    )
+    by_value: dict[int, list[int]] = {}
+    for pk, _old, new in rows:
+        by_value.setdefault(new, []).append(pk)
+    for value, ids in by_value.items():
+        for start in range(0, len(ids), 500):
+            Deal.objects.filter(pk__in=ids[start : start + 500]).update(max_position=value)
+    audit_rows(
+        actor=by,
+        model=Deal,
+        changes={pk: {"max_position": [old, new]} for pk, old, new in rows},
+        action=AuditAction.UPDATE,
+        note=_("Stages of the pipeline reordered."),
+    )
+    return len(rows)
+
+
+@transaction.atomic
+def loss_reason_save(
+    *,
+    by: User | None,
+    reason_id: int | None,
+    name: str,
+    pipeline: Pipeline | None,
+    stages: Sequence[Stage],
+    is_active: bool,
+) -> LossReason:
+    """Create a loss reason (`reason_id` None) or change it. No pipeline offers it in every
+    pipeline; stages (of its pipeline, when it has one) narrow it to those stages. A reason
+    in use is switched off rather than removed: the deals lost for it keep it."""
+    _require_process_settings(by)
+    before = None
+    old_stages: list[int] = []
+    if reason_id is None:
+        reason = LossReason()
+    else:
+        reason = _locked(LossReason, reason_id, _("This loss reason does not exist."))
+        before = audit_snapshot(reason)
+        old_stages = sorted(reason.stages.values_list("pk", flat=True))
+    if pipeline is not None and any(stage.pipeline_id != pipeline.pk for stage in stages):
+        raise ServiceError(_("Choose stages of the reason's own pipeline only."), field="stages")
+    reason.name = name.strip()
+    reason.pipeline = pipeline
+    reason.is_active = is_active
+    full_clean_or_refuse(reason)
+    reason.save()
+    reason.stages.set(stages)
+    new_stages = sorted(stage.pk for stage in stages)
+    extra: Changes = {"stages": [old_stages, new_stages]} if new_stages != old_stages else {}
+    audit_saved(actor=by, instance=reason, before=before, extra=extra)
+    return reason

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 from dataclasses import dataclass, field
 from decimal import Decimal
 from itertools import chain
+from typing import Any
 
+from django.db import connection
 from django.db.models import (
     Count,
     Exists,
@@ -19,18 +22,28 @@ from django.db.models import (
     Sum,
     Window,
 )
+from django.db.models.expressions import RawSQL
 from django.db.models.functions import RowNumber
 from django.utils import timezone
 
 from conveyor.accounts.models import User
 from conveyor.accounts.permissions import scope, visible_q
+from conveyor.core.phones import normalize_phone
 from conveyor.core.timewindow import start_of_day
-from conveyor.pipelines.models import Deal, DealStatus, Pipeline, Stage, StageChange
+from conveyor.people.models import Person
+from conveyor.pipelines.models import (
+    Deal,
+    DealStatus,
+    LossReason,
+    Pipeline,
+    Stage,
+    StageChange,
+)
 from conveyor.pipelines.selectors import deal_history, deals_for
-from conveyor.touches.models import Cadence, CadenceRun, Task, Touch, TouchKind
+from conveyor.touches.models import Cadence, CadenceRun, CadenceStep, Task, Touch, TouchKind
 
-# Cards rendered per column; the full board with lazy loading comes with the web-app issue.
-CARDS_PER_COLUMN = 50
+# Cards per board column on the page, and per "Show more" of one column.
+CARDS_PER_COLUMN = 20
 
 
 # A task still to do: neither done nor cancelled.
@@ -50,6 +63,63 @@ def with_next_task(deals: QuerySet[Deal]) -> QuerySet[Deal]:
     )
 
 
+# --- The board: a column per stage, its cards paged by (stage_entered_at, pk) ------------------
+
+# Where a column's next page starts: the last card shown's (stage_entered_at, pk).
+Cursor = tuple[dt.datetime, int]
+
+
+@dataclass(frozen=True)
+class BoardFilter:
+    """What the board is narrowed to, on top of what the viewer may see: the deal's owner, the
+    person's source and temperature, and a search over the person's name, e-mail and phone."""
+
+    owner: User | None = None
+    source: str = ""
+    temperature: str = ""
+    search: str = ""
+
+    @property
+    def narrows(self) -> bool:
+        return self.owner is not None or bool(
+            self.source or self.temperature or self.search.strip()
+        )
+
+    def q(self) -> Q:
+        q = Q()
+        if self.owner is not None:
+            q &= Q(owner=self.owner)
+        if self.source:
+            q &= Q(person__source=self.source)
+        if self.temperature:
+            q &= Q(person__temperature=self.temperature)
+        if self.search.strip():
+            q &= person_search_q(self.search.strip(), prefix="person__")
+        return q
+
+
+# Fewer digits than this in a search are not looked for in phone numbers.
+MIN_PHONE_DIGITS = 4
+
+
+def person_search_q(term: str, *, prefix: str = "") -> Q:
+    """A person whose name or e-mail contains `term`, or whose phone contains its digits.
+
+    Phones are stored in E.164, so "0888 100 200" is also tried without its trunk zero
+    ("888100200") and, when it parses in the account's region, as the full number.
+    """
+    found = Q(**{f"{prefix}name__icontains": term}) | Q(**{f"{prefix}email__icontains": term})
+    digits = re.sub(r"\D", "", term)
+    if len(digits) >= MIN_PHONE_DIGITS:
+        for part in {digits, digits.lstrip("0")}:
+            if len(part) >= MIN_PHONE_DIGITS:
+                found |= Q(**{f"{prefix}phone__contains": part})
+        normalised = normalize_phone(term)
+        if normalised.startswith("+"):
+            found |= Q(**{f"{prefix}phone": normalised})
+    return found
+
+
 @dataclass
 class Column:
     stage: Stage
@@ -57,34 +127,205 @@ class Column:
     total: Decimal = Decimal(0)
     cards: list[Deal] = field(default_factory=list)
 
+    @property
+    def next_cursor(self) -> Cursor | None:
+        """Where "Show more" starts: after the last card shown, when the column holds more."""
+        if self.count > len(self.cards) and self.cards:
+            return cursor_of(self.cards[-1])
+        return None
 
-def board(*, pipeline: Pipeline, user: User) -> list[Column]:
-    """The open deals `user` may see in `pipeline`, a column per stage with count and sum.
 
-    Three queries whatever the size: stages, per-stage aggregates, and the first cards of
-    every column (ranked per stage with a window function).
+@dataclass
+class CardPage:
+    """One page of a column's cards and where the next one starts (None: this was the last)."""
+
+    cards: list[Deal]
+    next_cursor: Cursor | None
+
+
+def cursor_of(deal: Deal) -> Cursor:
+    return (deal.stage_entered_at, deal.pk)
+
+
+def board_deals(*, pipeline: Pipeline, user: User, filters: BoardFilter) -> QuerySet[Deal]:
+    """The open deals of `pipeline` that `user` may see and `filters` select."""
+    return deals_for(user).filter(pipeline=pipeline, status=DealStatus.OPEN).filter(filters.q())
+
+
+def board_totals(
+    *, pipeline: Pipeline, user: User, filters: BoardFilter, stage_ids: list[int] | None = None
+) -> dict[int, tuple[int, Decimal]]:
+    """Count and sum of the board's deals per stage (`stage_ids` only, when given); one query."""
+    deals = board_deals(pipeline=pipeline, user=user, filters=filters)
+    if stage_ids is not None:
+        deals = deals.filter(stage_id__in=stage_ids)
+    return {
+        row["stage"]: (row["n"], row["total"] or Decimal(0))
+        for row in deals.values("stage").annotate(n=Count("pk"), total=Sum("amount")).order_by()
+    }
+
+
+def _after(cursor: Cursor | None) -> Q:
+    if cursor is None:
+        return Q()
+    at, pk = cursor
+    return Q(stage_entered_at__gt=at) | Q(stage_entered_at=at, pk__gt=pk)
+
+
+def _first_ids(
+    deals: QuerySet[Deal], stage_ids: list[int], limit: int, after: Cursor | None
+) -> RawSQL:
+    """The ids of the first `limit` deals of each stage (after `after`), as one subquery.
+
+    Each stage's page is its own `ORDER BY ... LIMIT` over that stage's rows (an index range,
+    a top-N sort), glued with UNION ALL; each sits in a derived table because SQLite allows no
+    LIMIT directly in a compound's parts. Ranking the whole pipeline with a window function
+    instead sorts every open deal of it on each request.
     """
-    stages = list(pipeline.stages.filter(is_archived=False).order_by("position"))
-    columns = {stage.pk: Column(stage=stage) for stage in stages}
-    visible = deals_for(user).filter(pipeline=pipeline, status=DealStatus.OPEN)
-    for row in visible.values("stage").annotate(n=Count("pk"), total=Sum("amount")).order_by():
-        if row["stage"] in columns:
-            columns[row["stage"]].count = row["n"]
-            columns[row["stage"]].total = row["total"] or Decimal(0)
-    ranked = with_next_task(visible).annotate(
+    parts: list[str] = []
+    params: list[object] = []
+    for n, stage_id in enumerate(stage_ids):
+        page = (
+            deals.filter(stage_id=stage_id)
+            .filter(_after(after))
+            .order_by("stage_entered_at", "pk")
+            .values("pk")[:limit]
+        )
+        sql, page_params = page.query.sql_with_params()
+        # Django's own SQL for the queryset, values kept as parameters.
+        parts.append(f"SELECT * FROM ({sql}) AS page_{n}")  # noqa: S608
+        params.extend(page_params)
+    return RawSQL(" UNION ALL ".join(parts), params)  # noqa: S611
+
+
+def _ranked_ids(deals: QuerySet[Deal], limit: int, after: Cursor | None) -> QuerySet[Any, Any]:
+    """The same ids as `_first_ids`, ranked per stage by a window function over `deals`.
+
+    For a filtered board: the few deals the filter leaves are read once and ranked, where one
+    page per stage would look the filter up again in every stage.
+    """
+    ranked = deals.filter(_after(after)).annotate(
         rank=Window(
             RowNumber(),
             partition_by=[F("stage_id")],
             order_by=[F("stage_entered_at").asc(), F("pk").asc()],
         )
     )
+    return ranked.filter(rank__lte=limit).values("pk")
+
+
+def _cards(ids: RawSQL | QuerySet[Any, Any], stages: list[Stage]) -> list[Deal]:
+    """The deals `ids` selects, as cards: person, owner, next task and rot flag, in one query
+    (the next-task subqueries run for these cards only)."""
+    cards = list(
+        with_next_task(Deal.objects.filter(pk__in=ids))
+        .select_related("person", "owner")
+        .order_by("stage_entered_at", "pk")
+    )
+    _flag_rotting(cards, stages)
+    return cards
+
+
+def _flag_rotting(cards: list[Deal], stages: list[Stage]) -> None:
     cutoffs = rot_cutoffs(stages, timezone.now())
-    for deal in ranked.filter(rank__lte=CARDS_PER_COLUMN).order_by("stage_entered_at", "pk"):
-        if deal.stage_id in columns:
-            cutoff = cutoffs.get(deal.stage_id)
-            deal.is_rotting = cutoff is not None and deal.stage_entered_at < cutoff  # type: ignore[attr-defined]
-            columns[deal.stage_id].cards.append(deal)
+    for deal in cards:
+        cutoff = cutoffs.get(deal.stage_id)
+        deal.is_rotting = cutoff is not None and deal.stage_entered_at < cutoff  # type: ignore[attr-defined]
+
+
+def board(
+    *,
+    pipeline: Pipeline,
+    user: User,
+    filters: BoardFilter | None = None,
+    stages: list[Stage] | None = None,
+    per_column: int = CARDS_PER_COLUMN,
+) -> list[Column]:
+    """The open deals `user` may see in `pipeline` (narrowed by `filters`), a column per stage
+    with count, sum and the first `per_column` cards.
+
+    Three queries whatever the size (two when `stages`, the pipeline's open stages in order,
+    are given): stages, per-stage aggregates, and the first cards of every column (a page per
+    stage; ranked with a window function when a filter leaves few deals to rank).
+    """
+    filters = filters or BoardFilter()
+    if stages is None:
+        stages = list(pipeline.stages.filter(is_archived=False).order_by("position"))
+    columns = {stage.pk: Column(stage=stage) for stage in stages}
+    if not columns:
+        return []
+    for stage_id, (count, total) in board_totals(
+        pipeline=pipeline, user=user, filters=filters
+    ).items():
+        if stage_id in columns:
+            columns[stage_id].count, columns[stage_id].total = count, total
+    deals = board_deals(pipeline=pipeline, user=user, filters=filters)
+    ids = (
+        _ranked_ids(deals, per_column, None)
+        if filters.narrows
+        else _first_ids(deals, list(columns), per_column, None)
+    )
+    for deal in _cards(ids, stages):
+        columns[deal.stage_id].cards.append(deal)
     return list(columns.values())
+
+
+def board_page(
+    *,
+    pipeline: Pipeline,
+    stage: Stage,
+    user: User,
+    filters: BoardFilter | None = None,
+    after: Cursor | None = None,
+    per_page: int = CARDS_PER_COLUMN,
+) -> CardPage:
+    """The next `per_page` cards of one column after `after` (keyset pagination: the page
+    stays right when cards before it move away meanwhile); one query."""
+    deals = board_deals(pipeline=pipeline, user=user, filters=filters or BoardFilter())
+    cards = _cards(_first_ids(deals, [stage.pk], per_page + 1, after), [stage])
+    more = len(cards) > per_page
+    cards = cards[:per_page]
+    return CardPage(cards=cards, next_cursor=cursor_of(cards[-1]) if more else None)
+
+
+def board_card(*, user: User, pk: int) -> Deal:
+    """One deal as a board card (DoesNotExist when missing or not visible); one query."""
+    deal = with_next_task(deals_for(user).filter(pk=pk)).get()
+    _flag_rotting([deal], [deal.stage])
+    return deal
+
+
+def board_sources() -> list[str]:
+    """The lead sources people were recorded with, for the board's filter (one query).
+
+    A handful of distinct values among every person: rather than reading all the people
+    (`SELECT DISTINCT` scans the table on PostgreSQL), the query steps from one value to the
+    next through the index on `source` (a "loose index scan"), a few index probes in all.
+    """
+    quote = connection.ops.quote_name
+    table, column = quote(Person._meta.db_table), quote(Person._meta.get_field("source").column)
+    # Only the model's own table and column names are put into the SQL.
+    sql = (
+        f"WITH RECURSIVE sources(value) AS ("  # noqa: S608
+        f" SELECT MIN({column}) FROM {table} WHERE {column} > %s"
+        f" UNION ALL"
+        f" SELECT (SELECT MIN({column}) FROM {table} WHERE {column} > sources.value)"
+        f" FROM sources WHERE sources.value IS NOT NULL"
+        f") SELECT value FROM sources WHERE value IS NOT NULL"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [""])
+        return [row[0] for row in cursor.fetchall()]
+
+
+def board_loss_reasons(pipeline: Pipeline) -> list[LossReason]:
+    """The active loss reasons of the pipeline's catalogue (and the shared ones), each with the
+    stages it is limited to prefetched (two queries): the board's loss dialog."""
+    return list(
+        LossReason.objects.filter(Q(pipeline__isnull=True) | Q(pipeline=pipeline), is_active=True)
+        .prefetch_related("stages")
+        .order_by("name")
+    )
 
 
 @dataclass(frozen=True)
@@ -365,4 +606,53 @@ def calendar_tasks(*, user: User, now: dt.datetime) -> QuerySet[Task]:
         .filter(due_at__gte=now - CALENDAR_PAST, due_at__lte=now + CALENDAR_AHEAD)
         .select_related("deal__person", "person")
         .order_by("due_at", "pk")
+    )
+
+
+def person_timeline(person: Person, user: User) -> list[TimelineEntry]:
+    """One timeline across all of `person`'s deals that `user` may see (stage changes, touches,
+    tasks), with the touches and tasks about the person alone, newest first. Three queries
+    however many deals; each entry's item has its deal (and the deal's pipeline) joined."""
+    deals = deals_for(user).filter(person=person).values("pk")
+    changes = (
+        TimelineEntry(c.at, "stage", c)
+        for c in StageChange.objects.filter(deal__in=deals).select_related(
+            "from_stage", "to_stage", "user", "deal__pipeline"
+        )
+    )
+    touches = (
+        TimelineEntry(t.at, "touch", t)
+        for t in touches_for(user).filter(person=person).select_related("user", "deal__pipeline")
+    )
+    tasks = (
+        TimelineEntry(t.done_at or t.due_at, "task", t)
+        for t in Task.objects.filter(
+            Q(deal__in=deals) | Q(deal__isnull=True, person=person)
+        ).select_related("assignee", "deal__pipeline")
+    )
+    return sorted(chain(changes, touches, tasks), key=lambda e: e.at, reverse=True)
+
+
+def settings_cadences() -> QuerySet[Cadence]:
+    """Every cadence with its steps counted and its stages (with their pipelines), by name."""
+    return (
+        Cadence.objects.annotate(step_count=Count("steps", distinct=True))
+        .prefetch_related(
+            Prefetch(
+                "stages",
+                queryset=Stage.objects.select_related("pipeline").order_by(
+                    "pipeline__name", "position"
+                ),
+            )
+        )
+        .order_by("name")
+    )
+
+
+def cadence_steps(cadence: Cadence) -> QuerySet[CadenceStep]:
+    """The cadence's steps in order, each with how many tasks were planned from it."""
+    return (
+        CadenceStep.objects.filter(cadence=cadence)
+        .annotate(task_count=Count("tasks"))
+        .order_by("position", "pk")
     )

@@ -1,24 +1,37 @@
-"""Writes on touches and tasks: log a touch, schedule a task, complete a task. Each appends its
-audit entry (`conveyor.core.audit`) in its transaction."""
+"""Writes on touches and tasks: log a touch, schedule a task, complete a task; and the settings
+screens' cadences and their steps. Each appends its audit entry (`conveyor.core.audit`) in its
+transaction."""
 
 from __future__ import annotations
 
 import datetime as dt
 import secrets
+from collections.abc import Sequence
 
 from django.db import transaction
+from django.db.models import Max
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from conveyor.accounts.models import User
-from conveyor.accounts.permissions import require_owner_access
-from conveyor.core.audit import audit_record, audit_snapshot
-from conveyor.core.errors import ServiceError
+from conveyor.accounts.permissions import require_owner_access, require_settings_access
+from conveyor.core.audit import (
+    Changes,
+    audit_deleted,
+    audit_record,
+    audit_saved,
+    audit_snapshot,
+    audited_update,
+)
+from conveyor.core.errors import ServiceError, full_clean_or_refuse
 from conveyor.core.models import AuditAction
 from conveyor.core.timewindow import account_tz
 from conveyor.people.models import Person
-from conveyor.pipelines.models import Deal, DealStatus
+from conveyor.pipelines.models import Deal, DealStatus, Stage
+from conveyor.touches.cadences import MAX_STEPS
 from conveyor.touches.models import (
+    Cadence,
+    CadenceStep,
     Channel,
     ClosingStep,
     Direction,
@@ -30,6 +43,9 @@ from conveyor.touches.models import (
 
 # A touch logged "now" by a client whose clock runs a little fast is still fine.
 _CLOCK_SKEW = dt.timedelta(minutes=5)
+# Bounds of a cadence's settings: beyond them it is a typing mistake, not a rhythm.
+MAX_WARMING_PER_CLOSING = 20
+MAX_DAY_OFFSET = 365
 
 
 def _subject(deal: Deal | None, person: Person | None) -> tuple[Deal | None, Person]:
@@ -234,3 +250,139 @@ def calendar_key_reset(*, user: User) -> str:
     user.save(update_fields=["calendar_key"])
     audit_record(actor=user, instance=user, action=AuditAction.UPDATE, before=before)
     return user.calendar_key
+
+
+# --- Settings screens: cadences and their steps ----------------------------------------------
+
+
+def _require_cadence_settings(by: User | None) -> None:
+    require_settings_access(by, _("Only owners and heads of sales change cadences."))
+
+
+@transaction.atomic
+def cadence_save(
+    *,
+    by: User | None,
+    cadence_id: int | None,
+    name: str,
+    description: str,
+    stages: Sequence[Stage],
+    warming_per_closing: int,
+    is_default: bool,
+) -> Cadence:
+    """Create a cadence (`cadence_id` None) or change it. Deals entering one of `stages` get its
+    steps as tasks from then on (runs already going keep their tasks). The default cadence's
+    rhythm is what deals without a running cadence are held to; making one the default takes
+    that from the previous one."""
+    _require_cadence_settings(by)
+    before = None
+    old_stages: list[int] = []
+    if cadence_id is None:
+        cadence = Cadence()
+    else:
+        found = Cadence.objects.select_for_update().filter(pk=cadence_id).first()
+        if found is None:
+            raise ServiceError(_("This cadence does not exist."), field="cadence")
+        cadence = found
+        before = audit_snapshot(cadence)
+        old_stages = sorted(cadence.stages.values_list("pk", flat=True))
+    new_stages = sorted(stage.pk for stage in stages)
+    if any(stage.is_archived for stage in stages if stage.pk not in old_stages):
+        raise ServiceError(_("An archived stage cannot get a cadence."), field="stages")
+    if not 1 <= warming_per_closing <= MAX_WARMING_PER_CLOSING:
+        raise ServiceError(
+            _("Between 1 and %(n)s warming touches per closing one.")
+            % {"n": MAX_WARMING_PER_CLOSING},
+            field="warming_per_closing",
+        )
+    if is_default and not cadence.is_default:
+        audited_update(
+            Cadence.objects.filter(is_default=True).exclude(pk=cadence.pk),
+            actor=by,
+            values={"is_default": False},
+        )
+    cadence.name = name.strip()
+    cadence.description = description.strip()
+    cadence.warming_per_closing = warming_per_closing
+    cadence.is_default = is_default
+    full_clean_or_refuse(cadence)
+    cadence.save()
+    cadence.stages.set(stages)
+    extra: Changes = {"stages": [old_stages, new_stages]} if new_stages != old_stages else {}
+    audit_saved(actor=by, instance=cadence, before=before, extra=extra)
+    return cadence
+
+
+@transaction.atomic
+def cadence_step_save(
+    *,
+    by: User | None,
+    cadence_id: int,
+    step_id: int | None,
+    position: int | None,
+    day_offset: int,
+    kind: str,
+    channel: str,
+    script: str,
+) -> CadenceStep:
+    """Add a step to a cadence (`step_id` None; at the end unless `position` is given) or
+    change one. Tasks already planned from a step keep what they were planned with."""
+    _require_cadence_settings(by)
+    cadence = Cadence.objects.select_for_update().filter(pk=cadence_id).first()
+    if cadence is None:
+        raise ServiceError(_("This cadence does not exist."), field="cadence")
+    before = None
+    if step_id is None:
+        if cadence.steps.count() >= MAX_STEPS:
+            raise ServiceError(
+                _("A cadence has %(n)s steps at most.") % {"n": MAX_STEPS}, field="position"
+            )
+        step = CadenceStep(cadence=cadence)
+    else:
+        found = CadenceStep.objects.select_for_update().filter(pk=step_id).first()
+        if found is None or found.cadence_id != cadence.pk:
+            raise ServiceError(_("This step does not exist."), field="step")
+        step = found
+        before = audit_snapshot(step)
+    if position is None:
+        position = step.position if step.pk is not None else _next_step_position(cadence)
+    if cadence.steps.filter(position=position).exclude(pk=step.pk).exists():
+        raise ServiceError(
+            _("Step %(n)s already exists: give this one another number.") % {"n": position},
+            field="position",
+        )
+    if not 0 <= day_offset <= MAX_DAY_OFFSET:
+        raise ServiceError(
+            _("The day must be between 0 and %(n)s.") % {"n": MAX_DAY_OFFSET}, field="day_offset"
+        )
+    step.position = position
+    step.day_offset = day_offset
+    step.kind = kind
+    step.channel = channel
+    step.script = script.strip()
+    full_clean_or_refuse(step)
+    step.save()
+    audit_saved(actor=by, instance=step, before=before)
+    return step
+
+
+def _next_step_position(cadence: Cadence) -> int:
+    last = cadence.steps.aggregate(n=Max("position"))["n"]
+    return (last or 0) + 1
+
+
+@transaction.atomic
+def cadence_step_remove(*, by: User | None, step_id: int) -> None:
+    """Take a step out of its cadence. A step tasks were planned from is history (the tasks
+    name it): change it instead."""
+    _require_cadence_settings(by)
+    step = CadenceStep.objects.select_for_update().filter(pk=step_id).first()
+    if step is None:
+        raise ServiceError(_("This step does not exist."), field="step")
+    if Task.objects.filter(cadence_step=step).exists():
+        raise ServiceError(
+            _("Tasks were planned from this step, so it stays: change it instead."),
+            field="step",
+        )
+    audit_deleted(actor=by, instance=step)
+    step.delete()

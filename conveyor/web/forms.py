@@ -2,24 +2,36 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any
 
 from django import forms
 from django.db.models import Q, QuerySet
+from django.http import QueryDict
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import pgettext_lazy
 
-from conveyor.accounts.models import Team, TokenKind, TokenScope, User
+from conveyor.accounts.models import Role, Team, TokenKind, TokenScope, User
 from conveyor.core.errors import ServiceError
 from conveyor.intake.crm_import.profiles import FIELDS, PROFILES
 from conveyor.intake.models import Lead, LeadChannel, default_form_fields
 from conveyor.intake.models import LeadForm as WebForm
-from conveyor.pipelines.models import Deal, LossReason, Pipeline, Segment, Stage
+from conveyor.people.models import Company, Temperature
+from conveyor.people.selectors import (
+    COMPANY_SORTS,
+    DEFAULT_COMPANY_SORT,
+    DEFAULT_PEOPLE_SORT,
+    PEOPLE_SORTS,
+    companies_for,
+    people_sources,
+)
+from conveyor.pipelines.models import Deal, DealStatus, LossReason, Pipeline, Segment, Stage
+from conveyor.pipelines.selectors import DEAL_SORTS, DEFAULT_DEAL_SORT, DealDates, Lifecycle
 from conveyor.touches.models import Channel, ClosingStep, Outcome, TouchKind
 
 
-def add_service_error(form: forms.Form, error: ServiceError) -> None:
+def add_service_error(form: forms.BaseForm, error: ServiceError) -> None:
     """Show a service's refusal on the field it names, or above the form."""
     field = error.field if error.field in form.fields else None
     form.add_error(field, error.message)
@@ -446,3 +458,266 @@ class ReportForm(forms.Form):
     def options(self) -> dict[str, Any]:
         chosen = {name: self.cleaned_data.get(name) or None for name in self.report.options}
         return {name: getattr(v, "pk", v) for name, v in chosen.items()}  # a pipeline: its id
+
+
+# --- Lists: people, deals and companies ---------------------------------------------------------
+
+PAGE_SIZES = (25, 50, 100, 200)
+DEFAULT_PAGE_SIZE = 50
+NO_OWNER = "none"  # the owner filter's value for records nobody owns
+
+
+class ListForm(forms.Form):
+    """What every list reads from its query string: a search, the sort (a whitelisted column,
+    `-column` for descending), the page and its size. Subclasses add their filters and name
+    their columns in `sorts` (the selector's whitelist)."""
+
+    sorts: Mapping[str, object] = {}
+    default_sort = ""
+
+    q = forms.CharField(label=_("Search"), required=False, max_length=200)
+    sort = forms.ChoiceField(label=_("Sort by"), required=False, widget=forms.HiddenInput)
+    per_page = forms.TypedChoiceField(
+        label=_("Rows per page"),
+        choices=[(n, n) for n in PAGE_SIZES],
+        coerce=int,
+        required=False,
+        empty_value=DEFAULT_PAGE_SIZE,  # type: ignore[arg-type]
+    )
+    page = forms.IntegerField(
+        label=_("Page"), min_value=1, required=False, widget=forms.HiddenInput
+    )
+
+    def __init__(self, data: QueryDict | None = None, **kwargs: Any) -> None:
+        if data is not None and not data.get("per_page"):
+            data = data.copy()
+            data["per_page"] = str(DEFAULT_PAGE_SIZE)  # shown as chosen, not as the first size
+        super().__init__(data, **kwargs)
+        self.fields["sort"].choices = [  # type: ignore[attr-defined]
+            (f"{sign}{key}", f"{sign}{key}") for key in self.sorts for sign in ("", "-")
+        ]
+        self.fields["sort"].error_messages["invalid_choice"] = _(
+            "This list cannot be sorted by “%(value)s”."
+        )
+
+    def clean_sort(self) -> str:
+        return str(self.cleaned_data.get("sort") or self.default_sort)
+
+
+def _owner_filter_choices(viewer: User, users: list[User]) -> list[tuple[str, str]]:
+    """Anyone, nobody (for those who see unowned records) and every user `viewer` may see."""
+    choices = [("", str(_("Anyone")))]
+    if viewer.role != Role.MANAGER:
+        choices.append((NO_OWNER, str(_("Nobody"))))
+    return choices + [(str(user.pk), str(user)) for user in users]
+
+
+def _owner_filter(value: str) -> dict[str, Any]:
+    return {
+        "owner_id": int(value) if value and value != NO_OWNER else None,
+        "unowned": value == NO_OWNER,
+    }
+
+
+class OwnedListForm(ListForm):
+    """A list of records with an owner and a lead source: filters for both. `users` are the
+    users `viewer` may see (deactivated ones too: their records still need a new owner); the
+    active ones among them are who the bulk edit offers."""
+
+    owner = forms.ChoiceField(
+        label=pgettext_lazy("person responsible for a deal", "Owner"), required=False
+    )
+    source = forms.ChoiceField(label=_("Source"), required=False)
+
+    def __init__(self, data: QueryDict | None = None, *, viewer: User, **kwargs: Any) -> None:
+        from conveyor.analytics.filters import visible_users_q
+
+        super().__init__(data, **kwargs)
+        self.viewer = viewer
+        self.users = list(User.objects.filter(visible_users_q(viewer)).order_by("name", "email"))
+        self.assignable = [user for user in self.users if user.is_active]
+        self.fields["owner"].choices = _owner_filter_choices(viewer, self.users)  # type: ignore[attr-defined]
+        self.fields["source"].choices = [  # type: ignore[attr-defined]
+            ("", _("Any")),
+            *((source, source) for source in people_sources(viewer)),
+        ]
+
+
+class PeopleFilterForm(OwnedListForm):
+    """The people list: search by name, e-mail or phone; owner, source, temperature, lifecycle
+    status and company (by id, from the companies list)."""
+
+    sorts = PEOPLE_SORTS
+    default_sort = DEFAULT_PEOPLE_SORT
+
+    temperature = forms.ChoiceField(
+        label=_("Temperature"), choices=[("", _("Any")), *Temperature.choices], required=False
+    )
+    lifecycle = forms.ChoiceField(
+        label=_("Lifecycle status"), choices=[("", _("Any")), *Lifecycle.choices], required=False
+    )
+    company = forms.ModelChoiceField(
+        queryset=Company.objects.none(),
+        label=_("Company"),
+        required=False,
+        widget=forms.HiddenInput,
+        error_messages={"invalid_choice": _("This company does not exist or is not yours to see.")},
+    )
+
+    def __init__(self, data: QueryDict | None = None, *, viewer: User, **kwargs: Any) -> None:
+        super().__init__(data, viewer=viewer, **kwargs)
+        self.fields["company"].queryset = companies_for(viewer)  # type: ignore[attr-defined]
+
+    def filters(self) -> dict[str, Any]:
+        """The cleaned filter as `people_list`'s keyword arguments."""
+        data = self.cleaned_data
+        company = data.get("company")
+        return {
+            "search": data["q"],
+            **_owner_filter(data["owner"]),
+            "source": data["source"],
+            "temperature": data["temperature"],
+            "company_id": company.pk if company is not None else None,
+            "sort": data["sort"],
+        }
+
+
+class DealFilterForm(OwnedListForm):
+    """The deals list: search by the person's name or the title; status, pipeline, stage, owner,
+    the person's source, and a date range (both days included) on the opening or closing date."""
+
+    sorts = DEAL_SORTS
+    default_sort = DEFAULT_DEAL_SORT
+
+    status = forms.ChoiceField(
+        label=_("Status"), choices=[("", _("Any")), *DealStatus.choices], required=False
+    )
+    pipeline = forms.ModelChoiceField(
+        queryset=Pipeline.objects.order_by("name"),
+        label=_("Pipeline"),
+        required=False,
+        empty_label=_("Any"),
+    )
+    stage = forms.ModelChoiceField(
+        queryset=Stage.objects.select_related("pipeline").order_by("pipeline__name", "position"),
+        label=_("Stage"),
+        required=False,
+        empty_label=_("Any"),
+    )
+    dates = forms.ChoiceField(
+        label=_("Dates of"), choices=DealDates.choices, initial=DealDates.OPENED, required=False
+    )
+    date_from = forms.DateField(
+        label=_("From"), required=False, widget=forms.DateInput(attrs={"type": "date"})
+    )
+    date_to = forms.DateField(
+        label=_("To"), required=False, widget=forms.DateInput(attrs={"type": "date"})
+    )
+
+    def __init__(self, data: QueryDict | None = None, *, viewer: User, **kwargs: Any) -> None:
+        super().__init__(data, viewer=viewer, **kwargs)
+        self.fields["stage"].label_from_instance = (  # type: ignore[attr-defined]
+            lambda stage: f"{stage.pipeline.name} · {stage.position}. {stage.name}"
+        )
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        pipeline, stage = data.get("pipeline"), data.get("stage")
+        if pipeline is not None and stage is not None and stage.pipeline_id != pipeline.pk:
+            self.add_error("stage", _("This stage belongs to another pipeline."))
+        date_from, date_to = data.get("date_from"), data.get("date_to")
+        if date_from and date_to and date_from > date_to:
+            self.add_error("date_to", _("The end of the range must not be before its start."))
+        return data
+
+    def filters(self) -> dict[str, Any]:
+        """The cleaned filter as `deals_list`'s keyword arguments."""
+        data = self.cleaned_data
+        return {
+            "search": data["q"],
+            "status": data["status"],
+            "pipeline_id": data["pipeline"].pk if data.get("pipeline") else None,
+            "stage_id": data["stage"].pk if data.get("stage") else None,
+            **_owner_filter(data["owner"]),
+            "source": data["source"],
+            "dates": data["dates"] or DealDates.OPENED,
+            "date_from": data.get("date_from"),
+            "date_to": data.get("date_to"),
+            "sort": data["sort"],
+        }
+
+
+class CompanyFilterForm(ListForm):
+    """The companies list: search by name. Companies have no owner, so no owner filter."""
+
+    sorts = COMPANY_SORTS
+    default_sort = DEFAULT_COMPANY_SORT
+
+    def filters(self) -> dict[str, Any]:
+        return {"search": self.cleaned_data["q"], "sort": self.cleaned_data["sort"]}
+
+
+class IdListField(forms.Field):
+    """The ticked rows of a list: any number of record ids."""
+
+    widget = forms.MultipleHiddenInput
+    default_error_messages = {"invalid": _("Rows are ticked by their ids; “%(value)s” is not one.")}
+
+    def to_python(self, value: Any) -> list[int]:
+        if not value:
+            return []
+        ids = []
+        for raw in value if isinstance(value, list | tuple) else [value]:
+            try:
+                ids.append(int(raw))
+            except (TypeError, ValueError):
+                raise forms.ValidationError(
+                    self.error_messages["invalid"], code="invalid", params={"value": raw}
+                ) from None
+        return ids
+
+
+class BulkForm(forms.Form):
+    """A bulk edit of a list: the ticked rows, or every row the list's filter (`query`, the
+    list's query string) matches."""
+
+    ids = IdListField(required=False)
+    all_matching = forms.BooleanField(label=_("All rows matching the filter"), required=False)
+    query = forms.CharField(required=False, max_length=4000, widget=forms.HiddenInput)
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        if not data.get("all_matching") and not data.get("ids") and "ids" not in self.errors:
+            raise forms.ValidationError(
+                _("Tick the rows to change, or choose all rows matching the filter.")
+            )
+        return data
+
+
+class DealBulkForm(BulkForm):
+    """Hand the chosen deals to another owner."""
+
+    owner = forms.ModelChoiceField(
+        queryset=User.objects.filter(is_active=True),
+        label=_("Hand over to"),
+        error_messages={"required": _("Choose who gets the deals.")},
+    )
+
+
+class PeopleBulkForm(BulkForm):
+    """Give the chosen people a new owner and/or temperature."""
+
+    owner = forms.ModelChoiceField(
+        queryset=User.objects.filter(is_active=True),
+        label=_("Set owner"),
+        required=False,
+    )
+    temperature = forms.ChoiceField(
+        label=_("Set temperature"), choices=[("", "—"), *Temperature.choices], required=False
+    )
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean()
+        if not data.get("owner") and not data.get("temperature"):
+            raise forms.ValidationError(_("Choose an owner or a temperature to set."))
+        return data

@@ -13,6 +13,7 @@ from conveyor.web.views import (
     deals,
     intake,
     lead_forms,
+    lists,
     people,
     privacy,
     public_forms,
@@ -20,6 +21,7 @@ from conveyor.web.views import (
     tokens,
     two_factor,
 )
+from conveyor.web.views.settings.urls import urlpatterns as settings_urls
 
 app_name = "web"
 urlpatterns = [
@@ -33,6 +35,12 @@ urlpatterns = [
     path("account/two-factor/off/", two_factor.totp_off, name="totp-off"),
     path("board/", board.board_view, name="board"),
     path("board/<int:pipeline_id>/", board.board_view, name="board-pipeline"),
+    path(
+        "board/<int:pipeline_id>/stages/<int:stage_id>/cards/",
+        board.board_cards_view,
+        name="board-cards",
+    ),
+    path("board/deals/<int:pk>/<slug:action>/", board.board_deal_action, name="board-deal-action"),
     path("agenda/", agenda.agenda_view, name="agenda"),
     path("agenda/calendar-key/", agenda.calendar_key_view, name="agenda-calendar-key"),
     path("agenda/<int:pk>/<slug:action>/", agenda.agenda_action, name="agenda-action"),
@@ -50,8 +58,20 @@ urlpatterns = [
     path("settings/forms/", lead_forms.form_list, name="lead-forms"),
     path("settings/forms/<int:pk>/", lead_forms.form_detail, name="lead-form"),
     path("settings/forms/<int:pk>/edit/", lead_forms.form_edit, name="lead-form-edit"),
+    *settings_urls,
     path("people/merge/", people.person_merge_view, name="person-merge"),
-    path("people/<int:pk>/", privacy.person_erase_view, name="person-erase"),
+    path("people/", lists.people_view, name="people"),
+    path("people/bulk/", lists.people_bulk, name="people-bulk"),
+    path("deals/", lists.deals_view, name="deals"),
+    path("deals/bulk/", lists.deals_bulk, name="deals-bulk"),
+    path("companies/", lists.companies_view, name="companies"),
+    path("people/<int:pk>/", people.person_page, name="person"),
+    # The person page's first name, kept for the links that use it.
+    path("people/<int:pk>/", people.person_page, name="person-erase"),
+    path("people/<int:pk>/touch/", people.person_touch, name="person-touch"),
+    path("people/<int:pk>/referral/", people.person_referral, name="person-referral"),
+    path("people/<int:pk>/edit/<slug:field>/", people.person_edit, name="person-edit"),
+    path("deals/<int:pk>/edit/<slug:field>/", deals.deal_edit, name="deal-edit"),
     path("people/<int:pk>/export.json", privacy.person_export_json, name="person-export-json"),
     path("people/<int:pk>/export.csv", privacy.person_export_csv, name="person-export-csv"),
     path("settings/import/", crm_import.upload, name="crm-import"),

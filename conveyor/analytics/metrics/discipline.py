@@ -38,6 +38,7 @@ from django.db.models import Count, Q, QuerySet
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 from conveyor.accounts.models import Role, User
 from conveyor.analytics.filters import ReportFilter
@@ -259,7 +260,7 @@ DEAL_COLUMNS = (
     ("deal", _("Deal")),
     ("pipeline", _("Pipeline")),
     ("stage", _("Stage")),
-    ("owner", _("Owner")),
+    ("owner", pgettext_lazy("person responsible for a deal", "Owner")),
     ("days_in_stage", _("Days in stage")),
 )
 

@@ -63,7 +63,8 @@ def test_a_two_line_or_broken_template_text_is_refused_in_the_admin(admin: Clien
             reverse("admin:automation_emailtemplate_add"),
             {"name": "Thanks", "is_active": "on",
              "texts-TOTAL_FORMS": "1", "texts-INITIAL_FORMS": "0",
-             "texts-0-language": "en", "texts-0-subject": subject, "texts-0-body": body},
+             "texts-0-language": "en", "texts-0-subject": subject, "texts-0-body": body,
+             "texts-0-format": "text"},
         )  # fmt: skip
 
     for subject, body in (("Hi\r\nBcc: x@example.com", "Hello"), ("Hi", "{% if %}")):

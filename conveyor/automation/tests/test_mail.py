@@ -4,18 +4,10 @@ what arrived is parsed with the standard library's `email` package."""
 from __future__ import annotations
 
 import datetime as dt
-import email
-import email.policy
 import hashlib
-import socket
-from collections.abc import Iterator
-from dataclasses import dataclass, field
-from decimal import Decimal
-from email.message import EmailMessage as ParsedMessage
 from typing import TYPE_CHECKING, Any
 
 import pytest
-from aiosmtpd.controller import Controller
 from django.utils import timezone
 from pytest_django import Settings
 
@@ -24,12 +16,13 @@ from conveyor.automation.attempts import retry_delay
 from conveyor.automation.mail import email_queue, email_render, email_send, email_template_save
 from conveyor.automation.models import EmailTemplate, EmailTemplateText, JobStatus, OutgoingEmail
 from conveyor.automation.tasks import email_send_job
+from conveyor.automation.tests.conftest import Inbox, smtp_start
 from conveyor.core.errors import PermissionDenied, ServiceError
 from conveyor.people.models import Person, Suppression, SuppressionKind
 from conveyor.pipelines.models import Deal, Pipeline
 from conveyor.pipelines.services import deal_open
 from conveyor.pipelines.tests.support import T0
-from conveyor.testing.factories import CompanyFactory, PersonFactory
+from conveyor.testing.factories import PersonFactory
 from conveyor.testing.jobs import drain
 from conveyor.touches.models import Channel, Direction, Touch, TouchKind
 
@@ -66,106 +59,6 @@ TEXTS = {
 }
 GREETING = {"en": "Hello Ана,", "ru": "Здравствуйте, Ана!", "bg": "Здравейте, Ана!"}
 SUBJECT = {"en": "Бюра for Пример ООД", "ru": "Бюра для Пример ООД", "bg": "Бюра за Пример ООД"}
-
-
-# --- The SMTP server ------------------------------------------------------------------------
-
-
-@dataclass
-class Inbox:
-    """What the test SMTP server received, and how it is told to answer."""
-
-    envelopes: list[Any] = field(default_factory=list)
-    refuse_rcpt: str = ""  # e.g. "550 5.1.1 No such user"
-    data_reply: str = ""  # e.g. "550 5.7.1 Rejected" or "451 4.3.0 Try later"
-
-    async def handle_RCPT(
-        self, server: Any, session: Any, envelope: Any, address: str, rcpt_options: list[str]
-    ) -> str:
-        if self.refuse_rcpt:
-            return self.refuse_rcpt
-        envelope.rcpt_tos.append(address)
-        return "250 OK"
-
-    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
-        if self.data_reply:
-            return self.data_reply
-        self.envelopes.append(envelope)
-        return "250 Message accepted for delivery"
-
-    def messages(self) -> list[ParsedMessage]:
-        return [
-            email.message_from_bytes(envelope.content, policy=email.policy.default)
-            for envelope in self.envelopes
-        ]
-
-    def only(self) -> ParsedMessage:
-        [message] = self.messages()
-        return message
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-@pytest.fixture
-def smtp_port(settings: Settings) -> int:
-    """Django's real SMTP backend (tests default to locmem), pointed at a free loopback port."""
-    port = _free_port()
-    settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
-    settings.EMAIL_HOST = "127.0.0.1"
-    settings.EMAIL_PORT = port
-    settings.EMAIL_HOST_USER = ""
-    settings.EMAIL_HOST_PASSWORD = ""
-    settings.EMAIL_USE_TLS = False
-    settings.EMAIL_USE_SSL = False
-    settings.EMAIL_TIMEOUT = 5
-    settings.DEFAULT_FROM_EMAIL = "Conveyor <sales@conveyor.example>"
-    return port
-
-
-def _start(inbox: Inbox, port: int) -> Controller:
-    controller = Controller(inbox, hostname="127.0.0.1", port=port)
-    controller.start()
-    return controller
-
-
-@pytest.fixture
-def inbox(smtp_port: int) -> Iterator[Inbox]:
-    inbox = Inbox()
-    controller = _start(inbox, smtp_port)
-    yield inbox
-    controller.stop()
-
-
-# --- The client and the template ------------------------------------------------------------
-
-
-@pytest.fixture
-def person(cast: Cast) -> Person:
-    return PersonFactory(
-        name="Ана Петрова",
-        email="ana@example.org",
-        phone="+359888123456",
-        company=CompanyFactory(name="Пример ООД"),
-        owner=cast.manager,
-    )
-
-
-@pytest.fixture
-def deal(cast: Cast, pipeline: Pipeline, person: Person) -> Deal:
-    return deal_open(
-        person=person,
-        pipeline=pipeline,
-        owner=cast.manager,
-        by=None,
-        title="Бюра",
-        amount=Decimal("1500.00"),
-        currency="EUR",
-        at=T0,
-    )
 
 
 @pytest.fixture
@@ -213,7 +106,9 @@ def test_language_follows_the_deal_owner_then_the_sender_then_language_code(
     settings.LANGUAGE_CODE = "ru"
 
     def used(sender: User | None) -> str:
-        return email_render(template=template, deal=deal, person=deal.person, sender=sender)[2]
+        return email_render(
+            template=template, deal=deal, person=deal.person, sender=sender
+        ).language
 
     _speaks(cast.manager, "bg")
     _speaks(cast.head, "en")
@@ -226,7 +121,7 @@ def test_language_follows_the_deal_owner_then_the_sender_then_language_code(
     asked = email_render(
         template=template, deal=deal, person=deal.person, sender=cast.head, language="bg"
     )
-    assert asked[2] == "bg"  # a language asked for explicitly wins
+    assert asked.language == "bg"  # a language asked for explicitly wins
 
 
 def test_a_missing_language_falls_back_to_language_code_then_english_then_any(
@@ -241,10 +136,8 @@ def test_a_missing_language_falls_back_to_language_code_then_english_then_any(
             name=f"Only {'+'.join(languages)}",
             texts={language: TEXTS[language] for language in languages},
         )
-        subject, _body, language = email_render(
-            template=template, deal=deal, person=deal.person, sender=None
-        )
-        return language, subject
+        rendered = email_render(template=template, deal=deal, person=deal.person, sender=None)
+        return rendered.language, rendered.subject
 
     assert used(["en", "bg"]) == ("bg", SUBJECT["bg"])  # ru missing → LANGUAGE_CODE
     assert used(["en"]) == ("en", SUBJECT["en"])  # ru, bg missing → English
@@ -366,7 +259,7 @@ def test_server_down_is_retried_with_backoff_and_then_sent_exactly_once(
     assert not Touch.objects.filter(deal=deal).exists()
 
     inbox = Inbox()
-    controller = _start(inbox, smtp_port)
+    controller = smtp_start(inbox, smtp_port)
     try:
         assert email_send(email_id=queued.pk).attempts == 1  # not due yet: not even tried
         assert not inbox.envelopes
@@ -545,9 +438,7 @@ def test_orm_traversal_in_a_template_renders_empty_and_leaks_no_secrets(
     )
     template = email_template_save(by=cast.owner, name="Probe", texts={"en": ("Hi", secrets)})
 
-    _subject, body, _language = email_render(
-        template=template, deal=deal, person=deal.person, sender=cast.manager
-    )
+    body = email_render(template=template, deal=deal, person=deal.person, sender=cast.manager).body
 
     assert body == "|||||Maria Manager"
     assert cast.manager.password not in body

@@ -53,6 +53,37 @@ def test_html_only_message_is_stripped_to_text() -> None:
     assert lead.payload["note"] == "Need 50 chairs & desks"
 
 
+def test_programs_are_not_stored_whatever_they_are_called(_media: Path) -> None:
+    raw = build_message(
+        attachments=[
+            ("offer.pdf", b"MZ\x90\x00" + b"x" * 100, "application/pdf"),  # a Windows program
+            ("invoice.pdf.exe", b"%PDF-1.7 harmless", "application/pdf"),
+            ("run.sh", b"#!/bin/sh\nrm -rf ~\n", "text/plain"),
+            ("photo.jpg", b"\x7fELF\x02\x01", "image/jpeg"),
+            ("readme.txt", "Привет".encode(), "text/plain"),
+            ("page.pdf", b"<!DOCTYPE html><script>alert(1)</script>", "application/pdf"),
+        ]
+    )
+    lead = lead_from_message(raw, **LIMITS)
+    skipped = lead.payload["attachments_skipped"]
+    assert [(s["name"], s["reason"], s["detected_type"]) for s in skipped] == [
+        ("offer.pdf", "executable", "application/x-msdownload"),
+        ("invoice.pdf.exe", "executable", "application/pdf"),
+        ("run.sh", "executable", "text/x-shellscript"),
+        ("photo.jpg", "executable", "application/x-executable"),
+    ]
+    kept = lead.payload["attachments"]
+    # Kept, with what they really are: the HTML "pdf" is never served as a PDF.
+    assert [(a["name"], a["detected_type"]) for a in kept] == [
+        ("readme.txt", "text/plain"),
+        ("page.pdf", "text/html"),
+    ]
+    assert sorted(p.name for p in (_media / "leads" / str(lead.pk)).iterdir()) == [
+        "page.pdf",
+        "readme.txt",
+    ]
+
+
 def test_attachments_within_limits_are_stored_and_over_limit_ones_listed(
     _media: Path,
 ) -> None:
@@ -72,6 +103,7 @@ def test_attachments_within_limits_are_stored_and_over_limit_ones_listed(
         "name": "plan.pdf",
         "size": 404,
         "content_type": "application/pdf",
+        "detected_type": "application/pdf",
         "path": f"leads/{lead.pk}/plan.pdf",
     }
     assert (_media / kept[0]["path"]).read_bytes() == b"a" * 600

@@ -6,77 +6,12 @@ skips when Chromium is missing; under CI (`CI` set) it runs and fails if Chromiu
 
 from __future__ import annotations
 
-import os
 import re
-import shutil
-from collections.abc import Iterator
-from pathlib import Path
-from typing import Any
 
-import pytest
-from django.conf import settings
-from django.core.management import call_command
+from conveyor.pipelines.models import Pipeline
+from conveyor.testing.browser import BROWSER, SCREENSHOTS, log_in
 
-from conveyor.accounts.models import Role
-from conveyor.accounts.services import user_create
-from conveyor.intake.models import LeadChannel
-from conveyor.intake.services import lead_receive
-from conveyor.pipelines.models import Pipeline, Segment
-
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-SCREENSHOTS = Path(settings.BASE_DIR) / "docs" / "screenshots"
-PASSWORD = "browser-Test-pass-42"
-
-pytestmark = [
-    pytest.mark.django_db(transaction=True),
-    pytest.mark.skipif(
-        not Path(CHROMIUM).exists() and not os.environ.get("CI"),
-        reason="Chromium is not installed (Debian package `chromium`); browser tests skipped",
-    ),
-]
-
-
-@pytest.fixture
-def page(monkeypatch: pytest.MonkeyPatch) -> Iterator[object]:
-    from playwright.sync_api import sync_playwright
-
-    # Playwright's sync API keeps an event loop in this thread; the ORM calls the test makes
-    # around it are ordinary blocking calls, so Django's async-safety guard does not apply.
-    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=CHROMIUM,
-            args=[
-                "--no-sandbox",
-                "--disable-gpu",
-                "--disable-background-networking",
-                "--disable-component-update",
-                "--disable-sync",
-                "--no-first-run",
-            ],
-        )
-        context = browser.new_context(viewport={"width": 1440, "height": 900}, locale="en-US")
-        yield context.new_page()
-        context.close()
-        browser.close()
-
-
-@pytest.fixture
-def demo_company() -> None:
-    """The demo company and an owner login, built before the browser's event loop starts."""
-    call_command("demo", deals=3000, seed=7, verbosity=0)
-    user_create(email="boss@example.com", password=PASSWORD, role=Role.OWNER, name="Boss")
-    segment = Segment.objects.order_by("name").first()
-    for name, phone in [("Elena Petrova", "+359888100200"), ("Nikolai Ivanov", "+79161234567")]:
-        lead_receive(channel=LeadChannel.WEB_FORM, name=name, phone=phone, segment=segment)
-
-
-def log_in(page: Any, base: str) -> None:
-    """The boss logs in through the login form."""
-    page.goto(f"{base}/login/")
-    page.get_by_label("E-mail").fill("boss@example.com")
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Log in").click()
+pytestmark = BROWSER
 
 
 def test_log_in_work_a_deal_and_read_the_funnel(
@@ -110,13 +45,16 @@ def test_log_in_work_a_deal_and_read_the_funnel(
     expect(page.locator(".messages")).to_be_visible()
 
     # A head publishes a web form; a visitor fills it in; the lead lands in the inbox.
-    page.get_by_role("link", name="Web forms").click()
+    page.locator("header.topbar nav").get_by_role("link", name="Settings").click()
+    page.locator("main").get_by_role("link", name="Web forms").click()
     page.get_by_role("textbox", name="Name").fill("Website request")
     page.get_by_role("button", name="Create the form").click()
     public_url = page.locator("a[href*='/f/']").first.get_attribute("href")
     assert public_url
     page.screenshot(path=str(SCREENSHOTS / "web-form-settings.png"), full_page=True)
     page.goto(public_url)
+    # The form's stylesheet is allowed by its Content-Security-Policy: the spam trap is hidden.
+    assert page.locator(".trap").evaluate("e => getComputedStyle(e).position") == "absolute"
     page.locator("#f-name").fill("Vera Visitor")
     page.locator("#f-phone").fill("+359887654321")
     page.wait_for_timeout(3200)  # a human takes longer than the minimum fill time
@@ -150,7 +88,7 @@ def test_touches_from_the_board_and_an_advanced_closing_touch_moves_the_deal(
 
     page.locator(".deal-card a").first.click()
     expect(page.locator(".timeline")).to_contain_text("Reminded them of the webinar")
-    stage_before = page.locator(".facts dd").nth(1).inner_text()
+    stage_before = page.locator('.facts dt:text-is("Stage") + dd').inner_text()
     touch = page.locator("form#touch")
     touch.get_by_label("Kind").select_option("closing")
     touch.get_by_label("Step asked for").select_option("meeting")
@@ -163,7 +101,7 @@ def test_touches_from_the_board_and_an_advanced_closing_touch_moves_the_deal(
     move.get_by_label(re.compile("^Confirmed")).check()
     move.get_by_role("button", name="Move").click()
     expect(page.locator(".messages")).to_contain_text("Saved.")
-    assert page.locator(".facts dd").nth(1).inner_text() != stage_before
+    assert page.locator('.facts dt:text-is("Stage") + dd').inner_text() != stage_before
     page.screenshot(path=str(SCREENSHOTS / "deal-moved.png"), full_page=True)
 
     page.get_by_role("link", name=re.compile("^Agenda")).click()

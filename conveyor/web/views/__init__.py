@@ -13,3 +13,10 @@ def safe_next(request: HttpRequest, target: str) -> str | None:
     ):
         return target
     return None
+
+
+def export_query(request: HttpRequest, format: str) -> str:
+    """The page's own query (filters and options) asking for an export in `format`."""
+    query = request.GET.copy()
+    query["format"] = format
+    return query.urlencode()

@@ -1,21 +1,27 @@
-"""The deal page: its timeline and the actions that move it (services do the work)."""
+"""The deal page: its timeline, the actions that move it and its facts edited in place
+(services do the work)."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from typing import Any
 
+from django import forms
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.template.defaultfilters import floatformat
 from django.urls import reverse
 from django.utils.translation import gettext as _
-from django.utils.translation import ngettext
-from django.views.decorators.http import require_POST
+from django.utils.translation import gettext_lazy, ngettext, pgettext_lazy
+from django.views.decorators.http import require_http_methods, require_POST
 
 from conveyor.accounts.models import User
+from conveyor.accounts.permissions import can_manage_settings
+from conveyor.analytics.selectors import managers_for
 from conveyor.core.errors import ServiceError
+from conveyor.core.fields import max_length
 from conveyor.core.selectors import audit_history
 from conveyor.pipelines import services as deal_services
 from conveyor.pipelines.models import Deal, DealStatus
@@ -42,6 +48,12 @@ from conveyor.web.forms import (
     add_service_error,
 )
 from conveyor.web.views import safe_next
+from conveyor.web.views.inplace import (
+    InPlaceField,
+    inplace_error,
+    inplace_response,
+    wants_fragment,
+)
 
 # After a closing touch: "advanced" offers the move to the next stage, "refused" the loss dialog.
 OFFERS = {"move", "lose"}
@@ -94,6 +106,7 @@ def _render(request: HttpRequest, deal: Deal, bound: dict[str, Any] | None = Non
         "unchecked": [item for item in playbook if not item.checked],
         "offer": offer,
         "history": audit_history(deal),
+        "inplace": deal_fields(request.user, deal),  # type: ignore[arg-type]
         **_forms(deal, bound, offer),
     }
     return render(request, "web/deals/detail.html", context, status=400 if bound else 200)
@@ -225,3 +238,127 @@ def deal_action(request: HttpRequest, pk: int, action: str) -> HttpResponse:
             return redirect("web:deal", pk=deal.pk)
     deal.refresh_from_db()
     return _render(request, deal, {f"{action}_form": form})
+
+
+# --- Edit in place (see `inplace`): title, amount, currency through deal_update, the owner
+# through deal_assign; each save carries the page's version, so a stale edit is a conflict. ---
+
+# The fields in page order.
+DEAL_EDITABLE = ("title", "amount", "currency", "owner")
+
+
+class DealEditForm(forms.Form):
+    """A deal's editable facts and the version the page showed; `only` keeps one of them."""
+
+    version = forms.IntegerField(widget=forms.HiddenInput, min_value=1)
+    title = forms.CharField(
+        label=gettext_lazy("Title"), max_length=max_length(Deal, "title"), required=False
+    )
+    amount = forms.DecimalField(
+        label=gettext_lazy("Amount"), min_value=0, max_digits=14, decimal_places=2
+    )
+    currency = forms.CharField(label=gettext_lazy("Currency"), min_length=3, max_length=3)
+    owner = forms.ModelChoiceField(
+        queryset=User.objects.none(),
+        label=pgettext_lazy("person responsible for a deal", "Owner"),
+    )
+
+    def __init__(
+        self, data: Any = None, *, deal: Deal, user: User, only: str | None = None
+    ) -> None:
+        initial = {
+            "version": deal.version,
+            "title": deal.title,
+            "amount": deal.amount,
+            "currency": deal.currency,
+            "owner": deal.owner_id,
+        }
+        super().__init__(data, initial=initial, auto_id="edit-%s")
+        if only is not None:
+            self.fields = {"version": self.fields["version"], only: self.fields[only]}
+        if "owner" in self.fields:
+            self.fields["owner"].queryset = managers_for(user)  # type: ignore[attr-defined]
+
+
+def _deal_text(deal: Deal, name: str) -> str:
+    if name == "amount":
+        return str(floatformat(deal.amount, "2g"))
+    if name == "owner":
+        return deal.owner.get_full_name() if deal.owner else ""
+    return str(getattr(deal, name))
+
+
+def deal_fields(
+    user: User,
+    deal: Deal,
+    *,
+    form: DealEditForm | None = None,
+    editing: str = "",
+    version: int | None = None,
+) -> dict[str, InPlaceField]:
+    """The deal's editable facts. Whoever may see the deal may edit them (the same rule);
+    handing it to someone else is for owners and heads. `version` is the one the forms carry
+    (the deal's, unless an answer keeps the one the user posted)."""
+    form = form or DealEditForm(deal=deal, user=user)
+    back = reverse("web:deal", args=[deal.pk])
+    return {
+        name: InPlaceField(
+            name=name,
+            label=str(form.fields[name].label),
+            text=_deal_text(deal, name),
+            url=(
+                reverse("web:deal-edit", args=[deal.pk, name])
+                if name != "owner" or can_manage_settings(user) or name == editing
+                else ""
+            ),
+            back=back,
+            form=form,
+            editing=name == editing,
+            version=version or deal.version,
+        )
+        for name in DEAL_EDITABLE
+        if name in form.fields
+    }
+
+
+def _save_field(deal: Deal, user: User, field: str, data: dict[str, Any]) -> Deal:
+    if field == "owner":
+        return deal_services.deal_assign(
+            deal_id=deal.pk, owner=data["owner"], by=user, version=data["version"]
+        )
+    return deal_services.deal_update(
+        deal_id=deal.pk, version=data["version"], by=user, **{field: data[field]}
+    )
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def deal_edit(request: HttpRequest, pk: int, field: str) -> HttpResponse:
+    """GET: the plain form of one field (the edit link without JavaScript). POST: save it;
+    back to the deal page, or the field alone (with the new version) for the script."""
+    if field not in DEAL_EDITABLE:
+        raise Http404
+    deal = _deal_or_404(request, pk)
+    user: User = request.user  # type: ignore[assignment]
+    posted = request.method == "POST"
+    form = DealEditForm(request.POST if posted else None, deal=deal, user=user, only=field)
+    status = 200
+    version = None
+    if posted and form.is_valid():
+        try:
+            deal = _save_field(deal, user, field, form.cleaned_data)
+        except ServiceError as error:
+            status = inplace_error(form, field, error)
+            version = form.cleaned_data["version"]  # a conflict stays one until reloaded
+        else:
+            if not wants_fragment(request):
+                messages.success(request, _("Saved."))
+                return redirect("web:deal", pk=deal.pk)
+            form = DealEditForm(deal=deal, user=user, only=field)
+    elif posted:
+        status = 400
+        version = form.cleaned_data.get("version")
+    editing = field if status != 200 or not posted else ""
+    item = deal_fields(user, deal, form=form, editing=editing, version=version)[field]
+    record = f"{deal.person.name} — {deal.title}" if deal.title else deal.person.name
+    return inplace_response(request, item, record=record, status=status)

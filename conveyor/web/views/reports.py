@@ -28,6 +28,7 @@ from conveyor.core.snapshot import DOCUMENT_CSP
 from conveyor.pipelines.models import Pipeline
 from conveyor.web.forms import ReportForm, add_service_error
 from conveyor.web.templatetags.conveyor import percent
+from conveyor.web.views import export_query
 
 logger = logging.getLogger(__name__)
 
@@ -36,13 +37,6 @@ logger = logging.getLogger(__name__)
 def reports_index(request: HttpRequest) -> HttpResponse:
     """Every report of the registry, with what it answers."""
     return render(request, "web/reports/index.html", {"reports": REPORTS.values()})
-
-
-def _export_query(request: HttpRequest, format: str) -> str:
-    """The page's own query (filter and report options) asking for an export."""
-    query = request.GET.copy()
-    query["format"] = format
-    return query.urlencode()
 
 
 def _cell(table: Table, key: str, value: Any) -> str:
@@ -156,8 +150,8 @@ def report_view(request: HttpRequest, name: str) -> HttpResponse:
             "form": run.form,
             "data": run.data,
             "tables": [_layout(t) for t in report.tables(run.data)] if run.data is not None else [],
-            "csv_query": _export_query(request, "csv"),
-            "xlsx_query": _export_query(request, "xlsx"),
+            "csv_query": export_query(request, "csv"),
+            "xlsx_query": export_query(request, "xlsx"),
         },
     )
 
@@ -193,7 +187,7 @@ def dashboard_view(request: HttpRequest) -> HttpResponse:
         "problem": run.problem,
         "form": run.form,
         "data": run.data,
-        "exports": {fmt: _export_query(request, fmt) for fmt in ("csv", "xlsx", "pdf", "png")},
+        "exports": {fmt: export_query(request, fmt) for fmt in ("csv", "xlsx", "pdf", "png")},
     }
     if run.data is not None and format in ("pdf", "png"):
         rows = sum(len(f["stages"]) + 3 for f in run.data["funnels"])
@@ -208,7 +202,7 @@ def dashboard_view(request: HttpRequest) -> HttpResponse:
             messages.error(
                 request, gettext("The PDF and PNG exports are not available on this server.")
             )
-            return redirect(f"{request.path}?{_export_query(request, '')}")
+            return redirect(f"{request.path}?{export_query(request, '')}")
         response = HttpResponse(
             body, content_type=f"application/{format}" if format == "pdf" else "image/png"
         )
