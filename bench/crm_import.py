@@ -163,16 +163,9 @@ def generate(path: Path, rows: int, seed: int = SEED) -> dict[str, int]:
 
 
 def environment(db: str, pg_url: str, data_dir: Path) -> None:
-    os.environ["DJANGO_SETTINGS_MODULE"] = "conveyor.settings"
-    os.environ["DEBUG"] = "false"
-    os.environ["CONVEYOR_DATA_DIR"] = str(data_dir)
+    common.use_database(db, pg_url=with_database(pg_url, BENCH_DB), sqlite_path=SQLITE_PATH)
     # The 100k-row file is ~13 MB; the default limit (50 MB) applies as in production.
-    if db == "pg":
-        os.environ["DATABASE_URL"] = with_database(pg_url, BENCH_DB)
-        os.environ.pop("CONVEYOR_SQLITE_PATH", None)
-    else:
-        os.environ.pop("DATABASE_URL", None)
-        os.environ["CONVEYOR_SQLITE_PATH"] = str(SQLITE_PATH)
+    os.environ["CONVEYOR_DATA_DIR"] = str(data_dir)
 
 
 def fresh_database(db: str, pg_url: str) -> None:

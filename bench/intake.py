@@ -215,6 +215,31 @@ def web_form_leads(key: str, run: str) -> int:
     return count
 
 
+def gunicorn_command(
+    gunicorn: str, port: int, workers: int, worker_class: str, threads: int
+) -> tuple[list[str], str]:
+    """The command serving conveyor.wsgi on a loopback port, and how to name it in the output."""
+    command = [
+        gunicorn,
+        "conveyor.wsgi",
+        "--bind",
+        f"127.0.0.1:{port}",
+        "--workers",
+        str(workers),
+        "--worker-class",
+        worker_class,
+        "--log-level",
+        "warning",
+        "--backlog",
+        "256",
+    ]
+    label = f"gunicorn {worker_class} x{workers}"
+    if worker_class == "gthread":
+        command += ["--threads", str(threads)]
+        label += f"x{threads} threads"
+    return command, label
+
+
 def wait_until_up(url: str, proc: subprocess.Popen[bytes], timeout: float = 30.0) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -338,24 +363,9 @@ def main(argv: list[str] | None = None) -> None:
     warm_script = tmp / "warm.lua"
     warm_script.write_text(f'RUN = "warm{secrets.token_hex(4)}"\n' + LUA, encoding="utf-8")
 
-    server_cmd = [
-        str(gunicorn),
-        "conveyor.wsgi",
-        "--bind",
-        f"127.0.0.1:{port}",
-        "--workers",
-        str(args.workers),
-        "--worker-class",
-        args.worker_class,
-        "--log-level",
-        "warning",
-        "--backlog",
-        "256",
-    ]
-    server = f"gunicorn {args.worker_class} x{args.workers}"
-    if args.worker_class == "gthread":
-        server_cmd += ["--threads", str(args.threads)]
-        server += f"x{args.threads} threads"
+    server_cmd, server = gunicorn_command(
+        str(gunicorn), port, args.workers, args.worker_class, args.threads
+    )
     print(f"Intake bench on {args.db}: {server} at {url}", flush=True)
     proc = subprocess.Popen(server_cmd, cwd=ROOT, env=env)
     try:

@@ -347,24 +347,9 @@ def main(argv: list[str] | None = None) -> None:
     plan_path, out_path = tmp / "plan.json", tmp / "load.json"
     plan_path.write_text(json.dumps(plan), encoding="utf-8")
 
-    server_cmd = [
-        str(gunicorn),
-        "conveyor.wsgi",
-        "--bind",
-        f"127.0.0.1:{port}",
-        "--workers",
-        str(args.workers),
-        "--worker-class",
-        args.worker_class,
-        "--log-level",
-        "warning",
-        "--backlog",
-        "256",
-    ]
-    server = f"gunicorn {args.worker_class} x{args.workers}"
-    if args.worker_class == "gthread":
-        server_cmd += ["--threads", str(args.threads)]
-        server += f"x{args.threads} threads"
+    server_cmd, server = intake.gunicorn_command(
+        str(gunicorn), port, args.workers, args.worker_class, args.threads
+    )
     print(
         f"[{args.db}] {server} at {plan['base_url']}; {args.clients} clients, "
         f"{len(deal_ids):,} deals, {WARMUP_SECONDS} s warm-up + {args.seconds} s ...",

@@ -591,7 +591,8 @@ def compare_with_duckdb(
 
 def _analyzed(db: str) -> bool:
     """Whether the planner has statistics on the big tables (ANALYZE has run): the importer
-    leaves none, and autovacuum may be off."""
+    refreshes them, but a database given with --sqlite-path/--pg-db may have none, and
+    autovacuum may be off."""
     from django.apps import apps
     from django.db import connection
 

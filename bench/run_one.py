@@ -47,25 +47,6 @@ def column_count(path: Path) -> int:
         return len(next(csv.reader(fh)))
 
 
-def fresh_sqlite(n_label: str) -> Path:
-    DATA.mkdir(parents=True, exist_ok=True)
-    path = DATA / f"bench-{n_label}.sqlite3"
-    for suffix in ("", "-wal", "-shm", "-journal"):
-        Path(str(path) + suffix).unlink(missing_ok=True)
-    return path
-
-
-def fresh_postgres(url: str) -> None:
-    import psycopg
-    from psycopg import sql
-
-    with psycopg.connect(url, autocommit=True, connect_timeout=5) as conn:
-        conn.execute(
-            sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(BENCH_DB))
-        )
-        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(BENCH_DB)))
-
-
 def bare_sqlite(db_path: Path, data: Path) -> float:
     """executemany of the raw strings into constraint-free tables, one transaction."""
     conn = sqlite3.connect(db_path, isolation_level=None)
@@ -150,13 +131,9 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
 
     label = args.data.name
-    db_path = Path()
-    pg_url = ""
-    if args.db == "sqlite":
-        db_path = fresh_sqlite(label)
-    else:
-        fresh_postgres(args.pg_url)
-        pg_url = with_database(args.pg_url, BENCH_DB)
+    db_path = DATA / f"bench-{label}.sqlite3"
+    common.fresh_database(args.db, args.pg_url, name=BENCH_DB, sqlite_path=db_path)
+    pg_url = with_database(args.pg_url, BENCH_DB) if args.db == "pg" else ""
     common.use_database(args.db, pg_url=pg_url, sqlite_path=db_path)
 
     import django

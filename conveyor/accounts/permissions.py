@@ -11,9 +11,10 @@ from __future__ import annotations
 from typing import TypeVar
 
 from django.db.models import Model, Q, QuerySet
+from django.utils.translation import gettext as _
 
-from conveyor.accounts.models import Role, User
-from conveyor.core.errors import PermissionDenied
+from conveyor.accounts.models import Role, Team, User
+from conveyor.core.errors import PermissionDenied, ServiceError
 
 M = TypeVar("M", bound=Model)
 
@@ -79,3 +80,20 @@ def require_owner_access(actor: User, owner: User | None) -> None:
     """Raise PermissionDenied unless `actor` may act on a record owned by `owner`."""
     if not can_manage_users_of(actor, owner):
         raise PermissionDenied("You do not have access to this record.")
+
+
+def require_assignable(by: User | None, owner: User, *, field: str = "owner") -> None:
+    """Raise unless records may be handed to `owner`: PermissionDenied when `by` may not act on
+    `owner`'s records (`by` None, the system, may), ServiceError when `owner` is deactivated."""
+    if by is not None and not can_manage_users_of(by, owner):
+        raise PermissionDenied(
+            _("You may not assign records to %(user)s.") % {"user": owner}, field=field
+        )
+    if not owner.is_active:
+        raise ServiceError(_("This user is deactivated."), field=field)
+
+
+def can_manage_team(actor: User, team: Team) -> bool:
+    """May `actor` act for `team` as a whole (plan for it, route leads to it)? The owner, or
+    the team's head."""
+    return actor.role == Role.OWNER or team.head_id == actor.pk

@@ -29,14 +29,33 @@ from conveyor.accounts.models import (
     TokenScope,
     User,
 )
-from conveyor.accounts.permissions import require_owner_access, require_settings_access
+from conveyor.accounts.permissions import (
+    can_manage_team,
+    require_owner_access,
+    require_settings_access,
+)
 from conveyor.core.audit import (
     audit_record,
     audit_saved,
     audit_snapshot,
 )
+from conveyor.core.db import locked_or_refuse
 from conveyor.core.errors import PermissionDenied, ServiceError, full_clean_or_refuse
 from conveyor.core.models import AuditAction
+
+
+def _grant_role(user: User, role: str) -> None:
+    """The role, and the Django admin rights that go with it: owners and heads reach the admin,
+    owners as superusers."""
+    user.role = role
+    user.is_staff = role in (Role.OWNER, Role.HEAD)
+    user.is_superuser = role == Role.OWNER
+
+
+def _check_language(language: str) -> None:
+    """A user's interface language: one of LANGUAGES, or "" for the browser's."""
+    if language and language not in {code for code, _name in settings.LANGUAGES}:
+        raise ServiceError(_("Unknown language: %(code)s.") % {"code": language}, field="language")
 
 
 @transaction.atomic
@@ -64,8 +83,7 @@ def user_create(
             validate_password(password, user)
         except ValidationError as exc:
             raise ServiceError(" ".join(exc.messages), field="password") from exc
-    user.is_staff = role in (Role.OWNER, Role.HEAD)
-    user.is_superuser = role == Role.OWNER
+    _grant_role(user, role)
     user.set_password(password)
     user.save()
     audit_record(actor=by, instance=user, action=AuditAction.CREATE)
@@ -84,10 +102,7 @@ def team_ensure(*, name: str, head: User | None = None, by: User | None = None) 
     if head is not None and team.head_id is None:
         team.head = head
         team.save(update_fields=["head"])
-    if created:
-        audit_record(actor=by, instance=team, action=AuditAction.CREATE)
-    elif before != audit_snapshot(team):
-        audit_record(actor=by, instance=team, action=AuditAction.UPDATE, before=before)
+    audit_saved(actor=by, instance=team, before=before)
     return team
 
 
@@ -209,9 +224,7 @@ def token_revoke(*, token_id: int, by: User | None = None) -> ApiToken:
 def user_language_set(*, user_id: int, language: str) -> User:
     """Remember `language` as the user's interface language (activated on each of their requests
     by `conveyor.web.language.UserLanguageMiddleware`); "" goes back to the browser's."""
-    codes = {code for code, _name in settings.LANGUAGES}
-    if language and language not in codes:
-        raise ServiceError(_("Unknown language: %(code)s.") % {"code": language})
+    _check_language(language)
     user = User.objects.select_for_update().get(pk=user_id)
     if user.language != language:
         before = audit_snapshot(user)
@@ -289,10 +302,7 @@ def user_save(
     if user_id is None:
         user = User()
     else:
-        found = User.objects.select_for_update().filter(pk=user_id).first()
-        if found is None:
-            raise ServiceError(_("This user does not exist."), field="user")
-        user = found
+        user = locked_or_refuse(User, user_id, _("This user does not exist."), field="user")
         if by is not None:
             require_owner_access(by, user)
         before = audit_snapshot(user)
@@ -300,18 +310,14 @@ def user_save(
     email = email.strip().lower()
     if User.objects.filter(email=email).exclude(pk=user.pk).exists():
         raise ServiceError(_("A user with this e-mail already exists."), field="email")
-    codes = {code for code, _name in settings.LANGUAGES}
-    if language and language not in codes:
-        raise ServiceError(_("Unknown language: %(code)s.") % {"code": language}, field="language")
+    _check_language(language)
     user.email = email
     user.name = name.strip()
-    user.role = role
     user.team = team
     user.capacity = capacity
     user.language = language
     user.is_active = is_active
-    user.is_staff = role in (Role.OWNER, Role.HEAD)
-    user.is_superuser = role == Role.OWNER
+    _grant_role(user, role)
     if password:
         try:
             validate_password(password, user)
@@ -343,10 +349,7 @@ def team_save(*, by: User | None, team_id: int | None, name: str, head: User | N
     if team_id is None:
         team = Team()
     else:
-        found = Team.objects.select_for_update().filter(pk=team_id).first()
-        if found is None:
-            raise ServiceError(_("This team does not exist."), field="team")
-        team = found
+        team = locked_or_refuse(Team, team_id, _("This team does not exist."), field="team")
         before = audit_snapshot(team)
     if not _is_owner(by):
         assert by is not None
@@ -374,7 +377,7 @@ def _require_plan_target(by: User | None, user: User | None, team: Team | None) 
         return
     if user is not None:
         require_owner_access(by, user)
-    if team is not None and not (by.role == Role.OWNER or team.head_id == by.pk):
+    if team is not None and not can_manage_team(by, team):
         raise PermissionDenied(_("You plan for the teams you head only."), field="team")
 
 
@@ -397,10 +400,7 @@ def sales_plan_save(
     if plan_id is None:
         plan = SalesPlan()
     else:
-        found = SalesPlan.objects.select_for_update().filter(pk=plan_id).first()
-        if found is None:
-            raise ServiceError(_("This plan does not exist."), field="plan")
-        plan = found
+        plan = locked_or_refuse(SalesPlan, plan_id, _("This plan does not exist."), field="plan")
         _require_plan_target(by, plan.user, plan.team)
         before = audit_snapshot(plan)
     if (user is None) == (team is None):

@@ -13,6 +13,7 @@ from conveyor.accounts.models import User
 from conveyor.accounts.permissions import require_settings_access
 from conveyor.analytics.models import Expense
 from conveyor.core.audit import audit_saved, audit_snapshot
+from conveyor.core.db import locked_or_refuse
 from conveyor.core.errors import ServiceError, full_clean_or_refuse
 
 
@@ -35,10 +36,9 @@ def expense_save(
     if expense_id is None:
         expense = Expense()
     else:
-        found = Expense.objects.select_for_update().filter(pk=expense_id).first()
-        if found is None:
-            raise ServiceError(_("This expense does not exist."), field="expense")
-        expense = found
+        expense = locked_or_refuse(
+            Expense, expense_id, _("This expense does not exist."), field="expense"
+        )
         before = audit_snapshot(expense)
     channel = channel.strip()
     if period_end < period_start:

@@ -14,7 +14,6 @@ from conveyor.analytics.selectors import report_filter
 from conveyor.api.auth import api_user
 from conveyor.api.errors import ApiError
 from conveyor.api.types import Id
-from conveyor.core.errors import ServiceError
 
 router = Router()
 
@@ -45,20 +44,19 @@ def report(
     found = REPORTS.get(name)
     if found is None:
         raise ApiError(404, _("No such report."), fields={"name": sorted(REPORTS)})
-    try:
-        filters = report_filter(
-            user,
-            date_from=date_from,
-            date_to=date_to,
-            pipeline_id=pipeline_id,
-            segment_id=segment_id,
-            team_id=team_id,
-            manager_id=manager_id,
-            source=source,
-            report=found,
-        )
-    except ServiceError as error:
-        raise ApiError(422, error.message, fields={error.field or "": [error.message]}) from None
+    # A refused filter or option is a ServiceError naming its field: the API's handler
+    # answers 422 with it.
+    filters = report_filter(
+        user,
+        date_from=date_from,
+        date_to=date_to,
+        pipeline_id=pipeline_id,
+        segment_id=segment_id,
+        team_id=team_id,
+        manager_id=manager_id,
+        source=source,
+        report=found,
+    )
     options: dict[str, Any] = {}
     given = {
         "period": period,
@@ -77,7 +75,4 @@ def report(
             raise ApiError(
                 422, _("Not a valid value."), fields={option_name: [_("Not a valid value.")]}
             ) from None
-    try:
-        return found.execute(filters, **options)
-    except ServiceError as error:
-        raise ApiError(422, error.message, fields={error.field or "": [error.message]}) from None
+    return found.execute(filters, **options)

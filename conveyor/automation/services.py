@@ -20,6 +20,7 @@ from conveyor.automation.models import (
     WebhookEndpoint,
 )
 from conveyor.core.audit import audit_saved, audit_snapshot
+from conveyor.core.db import locked_or_refuse
 from conveyor.core.errors import ServiceError, full_clean_or_refuse
 from conveyor.pipelines.models import Pipeline, Stage
 from conveyor.touches.models import Cadence, Channel, TouchKind
@@ -137,10 +138,9 @@ def rule_save(
     if rule_id is None:
         rule = AutomationRule()
     else:
-        found = AutomationRule.objects.select_for_update().filter(pk=rule_id).first()
-        if found is None:
-            raise ServiceError(_("This rule does not exist."), field="rule")
-        rule = found
+        rule = locked_or_refuse(
+            AutomationRule, rule_id, _("This rule does not exist."), field="rule"
+        )
         before = audit_snapshot(rule)
     if stage is not None and stage.pipeline_id != pipeline.pk:
         raise ServiceError(_("This stage belongs to another pipeline."), field="stage")

@@ -11,15 +11,8 @@ from django.db.models import Model, QuerySet
 from django.forms import BaseModelFormSet, ModelForm
 from django.http import HttpRequest
 
-from conveyor.core.audit import (
-    Snapshot,
-    audit_changes,
-    audit_deleted,
-    audit_record,
-    audit_snapshot,
-    model_of,
-)
-from conveyor.core.models import AuditAction, AuditEntry
+from conveyor.core.audit import Snapshot, audit_deleted, audit_saved, audit_snapshot, model_of
+from conveyor.core.models import AuditEntry
 
 M = TypeVar("M", bound=Model)
 
@@ -37,13 +30,6 @@ def _stored(obj: Model) -> Snapshot | None:
     return audit_snapshot(stored) if stored is not None else None
 
 
-def _audit_saved(request: HttpRequest, obj: Model, before: Snapshot | None) -> None:
-    changes = audit_changes(model_of(obj), before, audit_snapshot(obj))
-    if before is None or changes:
-        action = AuditAction.CREATE if before is None else AuditAction.UPDATE
-        audit_record(actor=_actor(request), instance=obj, action=action, changes=changes)
-
-
 class AuditedAdmin(admin.ModelAdmin[M]):
     """Saves, deletes (one by one or the bulk action, one entry per row) and inline rows are
     audited in the admin's own transaction. Many-to-many changes are not."""
@@ -51,7 +37,7 @@ class AuditedAdmin(admin.ModelAdmin[M]):
     def save_model(self, request: HttpRequest, obj: M, form: Any, change: bool) -> None:
         before = _stored(obj)
         super().save_model(request, obj, form, change)
-        _audit_saved(request, obj, before)
+        audit_saved(actor=_actor(request), instance=obj, before=before)
 
     def delete_model(self, request: HttpRequest, obj: M) -> None:
         audit_deleted(actor=_actor(request), instance=obj)
@@ -76,7 +62,7 @@ class AuditedAdmin(admin.ModelAdmin[M]):
         for obj in instances:
             before = _stored(obj)
             obj.save()
-            _audit_saved(request, obj, before)
+            audit_saved(actor=_actor(request), instance=obj, before=before)
         formset.save_m2m()
 
 

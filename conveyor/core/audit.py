@@ -208,14 +208,18 @@ def audit_record(
 
 
 def audit_deleted(
-    *, actor: AbstractBaseUser | None, instance: Model, note: str = "", action: str = ""
+    *,
+    actor: AbstractBaseUser | None,
+    instance: Model,
+    note: str = "",
+    action: str = AuditAction.DELETE,
 ) -> AuditEntry:
     """Append the entry of a record about to be deleted (call it before `delete()`): its last
     values, so the log still says what was there."""
     return audit_record(
         actor=actor,
         instance=instance,
-        action=action or AuditAction.DELETE,
+        action=action,
         changes=audit_changes(model_of(instance), audit_snapshot(instance), None),
         note=note,
     )
@@ -334,8 +338,9 @@ def audit_saved(
     before: Snapshot | None,
     extra: Changes | None = None,
 ) -> None:
-    """The audit entry of a save (settings screens): a creation (`before` None), or an update when
-    something changed. `extra` adds many-to-many changes, which snapshots do not see."""
+    """The audit entry of a save (settings screens, the admin): a creation (`before` None),
+    or an update when something changed. `extra` adds many-to-many changes, which snapshots do
+    not see."""
     model = model_of(instance)
     changes = audit_changes(model, before, audit_snapshot(instance)) | (extra or {})
     if before is None:

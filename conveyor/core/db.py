@@ -1,4 +1,7 @@
-"""Keeping the database's query planner informed.
+"""Small database helpers the services share, and keeping the query planner informed.
+
+`locked_or_refuse` and `next_position` are the row-locking and numbering steps every settings
+service repeats.
 
 Both databases choose an index by their statistics. Without them SQLite picks, for "this
 person's won deals before a date", the index on (status, closed_at) over the one on (person,
@@ -10,7 +13,14 @@ SQLite refresh what went stale (`PRAGMA optimize`) and PostgreSQL's autovacuum d
 
 from __future__ import annotations
 
+from typing import TypeVar
+
 from django.db import connection
+from django.db.models import Max, Model, QuerySet
+
+from conveyor.core.errors import ServiceError
+
+M = TypeVar("M", bound=Model)
 
 # Rows SQLite samples per index when it analyses: fast on any size, good enough to plan by.
 SQLITE_ANALYSIS_LIMIT = 1000
@@ -25,3 +35,24 @@ def statistics_refresh(*, full: bool) -> None:
             cursor.execute("ANALYZE" if full else "PRAGMA optimize")
         elif full:
             cursor.execute("ANALYZE")
+
+
+def locked_or_refuse(
+    model: type[M], pk: int, message: str, *, field: str | None = None, no_key: bool = False
+) -> M:
+    """The row `pk` names, locked until the transaction ends, or a ServiceError(`message`,
+    `field`) when there is none.
+
+    `no_key` locks FOR NO KEY UPDATE (PostgreSQL; elsewhere a plain row lock): for writes that
+    change plain columns, never a key, so rows pointing at this one may still be inserted
+    meanwhile (they take a key-share lock) instead of waiting on this transaction."""
+    found = model._default_manager.select_for_update(no_key=no_key).filter(pk=pk).first()
+    if found is None:
+        raise ServiceError(message, field=field)
+    return found
+
+
+def next_position(queryset: QuerySet[M]) -> int:
+    """The position after the last one in `queryset` (rows with a `position`); 1 when empty."""
+    last = queryset.aggregate(n=Max("position"))["n"]
+    return (last or 0) + 1

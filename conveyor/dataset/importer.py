@@ -165,7 +165,7 @@ def import_dataset(path: Path, *, stdout: Writable | None = None) -> ImportResul
             counts={
                 name.removesuffix(".csv"): count.inserted for name, count in importer.counts.items()
             },
-            note=str(path.name),
+            note=path.name,
         )
     statistics_refresh(full=True)  # millions of new rows: plan the reports by them
     return ImportResult(

@@ -27,12 +27,13 @@ from django.core import signing
 from django.core.exceptions import ValidationError
 from django.core.validators import URLValidator
 from django.db import IntegrityError, transaction
-from django.db.models import Max, Q
+from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from conveyor.accounts.models import Role, Team, User
+from conveyor.accounts.models import Team, User
 from conveyor.accounts.permissions import (
+    can_manage_team,
     can_manage_users_of,
     require_owner_access,
     require_settings_access,
@@ -40,6 +41,7 @@ from conveyor.accounts.permissions import (
 )
 from conveyor.core import ratelimit
 from conveyor.core.audit import audit_record, audit_saved, audit_snapshot
+from conveyor.core.db import locked_or_refuse, next_position
 from conveyor.core.errors import PermissionDenied, ServiceError, full_clean_or_refuse
 from conveyor.core.models import AuditAction
 from conveyor.intake import selectors
@@ -957,10 +959,12 @@ def question_save(
     if question_id is None:
         question = QualificationQuestion(segment=segment)
     else:
-        found = QualificationQuestion.objects.select_for_update().filter(pk=question_id).first()
-        if found is None:
-            raise ServiceError(_("This question does not exist."), field="question")
-        question = found
+        question = locked_or_refuse(
+            QualificationQuestion,
+            question_id,
+            _("This question does not exist."),
+            field="question",
+        )
         if question.segment_id != segment.pk:
             raise ServiceError(
                 _("A question stays in its segment: add a new one to the other segment."),
@@ -968,7 +972,11 @@ def question_save(
             )
         before = audit_snapshot(question)
     if position is None:
-        position = question.position if question.pk is not None else _next_question(segment)
+        position = (
+            question.position
+            if question.pk is not None
+            else next_position(QualificationQuestion.objects.filter(segment=segment))
+        )
     taken = QualificationQuestion.objects.filter(segment=segment, position=position)
     if taken.exclude(pk=question.pk).exists():
         raise ServiceError(
@@ -985,11 +993,6 @@ def question_save(
     question.save()
     audit_saved(actor=by, instance=question, before=before)
     return question
-
-
-def _next_question(segment: Segment) -> int:
-    last = QualificationQuestion.objects.filter(segment=segment).aggregate(n=Max("position"))["n"]
-    return (last or 0) + 1
 
 
 @transaction.atomic
@@ -1022,10 +1025,9 @@ def routing_rule_save(
     if rule_id is None:
         rule = RoutingRule()
     else:
-        found = RoutingRule.objects.select_for_update().filter(pk=rule_id).first()
-        if found is None:
-            raise ServiceError(_("This routing rule does not exist."), field="rule")
-        rule = found
+        rule = locked_or_refuse(
+            RoutingRule, rule_id, _("This routing rule does not exist."), field="rule"
+        )
         before = audit_snapshot(rule)
     if pipeline.process != Process.CONVERSION or not pipeline.is_active:
         raise ServiceError(_("Route leads into an active conversion pipeline."), field="pipeline")
@@ -1051,7 +1053,7 @@ def routing_rule_save(
     else:
         if team is None:
             raise ServiceError(_("Choose the team whose managers get the leads."), field="team")
-        if by is not None and by.role != Role.OWNER and team.head_id != by.pk:
+        if by is not None and not can_manage_team(by, team):
             raise PermissionDenied(_("Route leads to the teams you head only."), field="team")
         fixed_owner = None
     rule.name = name.strip()

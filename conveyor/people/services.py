@@ -18,6 +18,7 @@ from conveyor.accounts.models import User
 from conveyor.accounts.permissions import (
     can_manage_settings,
     can_manage_users_of,
+    require_assignable,
     require_owner_access,
     require_settings_access,
 )
@@ -276,12 +277,7 @@ def person_update_bulk(
             field="temperature",
         )
     if owner is not None:
-        if by is not None and not can_manage_users_of(by, owner):
-            raise PermissionDenied(
-                _("You may not assign records to %(user)s.") % {"user": owner}, field="owner"
-            )
-        if not owner.is_active:
-            raise ServiceError(_("This user is deactivated."), field="owner")
+        require_assignable(by, owner)
     ids = sorted(set(person_ids))
     if not ids:
         raise ServiceError(_("Tick at least one person."), field="people")

@@ -15,11 +15,10 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Sequence
 from decimal import Decimal
-from typing import TypeVar
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import F, Max, Model, OuterRef, Subquery
+from django.db.models import F, Max, OuterRef, Subquery
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -27,12 +26,13 @@ from django.utils.translation import ngettext
 
 from conveyor.accounts.models import User
 from conveyor.accounts.permissions import (
-    can_manage_users_of,
+    require_assignable,
     require_owner_access,
     require_settings_access,
 )
 from conveyor.core.audit import Changes, audit_record, audit_rows, audit_saved, audit_snapshot
-from conveyor.core.errors import ConflictError, PermissionDenied, ServiceError, full_clean_or_refuse
+from conveyor.core.db import locked_or_refuse, next_position
+from conveyor.core.errors import ConflictError, ServiceError, full_clean_or_refuse
 from conveyor.core.fields import max_length
 from conveyor.core.models import AuditAction
 from conveyor.people.models import Person
@@ -463,12 +463,7 @@ def deal_assign_bulk(*, deal_ids: Sequence[int], owner: User, by: User | None) -
     follow the deal are exactly a single hand-over's. The first refusal names the deal by id
     and undoes everything. Returns the deals, in id order.
     """
-    if by is not None and not can_manage_users_of(by, owner):
-        raise PermissionDenied(
-            _("You may not assign records to %(user)s.") % {"user": owner}, field="owner"
-        )
-    if not owner.is_active:
-        raise ServiceError(_("This user is deactivated."), field="owner")
+    require_assignable(by, owner)
     ids = sorted(set(deal_ids))
     if not ids:
         raise ServiceError(_("Tick at least one deal."), field="deals")
@@ -550,25 +545,14 @@ def deal_update(
 
 
 # --- Settings screens: segments, pipelines, stages, loss reasons -----------------------------
+# Their rows are locked FOR NO KEY UPDATE (PostgreSQL; `no_key=True`): the settings change plain
+# columns, never a key, so deals opened or moved meanwhile may still insert rows pointing at the
+# pipeline or stage (which take a key-share lock) instead of waiting on this transaction, or
+# deadlocking with it.
 
 
 def _require_process_settings(by: User | None) -> None:
     require_settings_access(by, _("Only owners and heads of sales change the sales process."))
-
-
-M = TypeVar("M", bound=Model)
-
-
-def _locked(model: type[M], pk: int, message: str) -> M:
-    """The row `pk` names, locked, or a refusal saying `message`.
-
-    FOR NO KEY UPDATE (PostgreSQL): the settings change plain columns, never a key, so deals
-    opened or moved meanwhile may still insert rows pointing at the pipeline or stage (which
-    take a key-share lock) instead of waiting on this transaction, or deadlocking with it."""
-    found = model._default_manager.select_for_update(no_key=True).filter(pk=pk).first()
-    if found is None:
-        raise ServiceError(message)
-    return found
 
 
 @transaction.atomic
@@ -580,7 +564,7 @@ def segment_save(
     segment = (
         Segment()
         if segment_id is None
-        else _locked(Segment, segment_id, _("This segment does not exist."))
+        else locked_or_refuse(Segment, segment_id, _("This segment does not exist."), no_key=True)
     )
     before = None if segment.pk is None else audit_snapshot(segment)
     segment.name = name.strip()
@@ -607,7 +591,9 @@ def pipeline_save(
     pipeline = (
         Pipeline()
         if pipeline_id is None
-        else _locked(Pipeline, pipeline_id, _("This pipeline does not exist."))
+        else locked_or_refuse(
+            Pipeline, pipeline_id, _("This pipeline does not exist."), no_key=True
+        )
     )
     before = None if pipeline.pk is None else audit_snapshot(pipeline)
     pipeline.name = name.strip()
@@ -623,8 +609,7 @@ def pipeline_save(
 def _next_position(pipeline: Pipeline) -> int:
     """After every stage of the pipeline, archived ones included, so a new stage never shares
     a position (and so what deals reached) with an old one."""
-    last = Stage.objects.filter(pipeline=pipeline).aggregate(n=Max("position"))["n"]
-    return (last or 0) + 1
+    return next_position(Stage.objects.filter(pipeline=pipeline))
 
 
 @transaction.atomic
@@ -650,12 +635,14 @@ def stage_save(
     the archive whose position an open stage has taken since goes to the end.
     """
     _require_process_settings(by)
-    pipeline = _locked(Pipeline, pipeline_id, _("This pipeline does not exist."))
+    pipeline = locked_or_refuse(
+        Pipeline, pipeline_id, _("This pipeline does not exist."), no_key=True
+    )
     before = None
     if stage_id is None:
         stage = Stage(pipeline=pipeline, position=_next_position(pipeline))
     else:
-        stage = _locked(Stage, stage_id, _("This stage does not exist."))
+        stage = locked_or_refuse(Stage, stage_id, _("This stage does not exist."), no_key=True)
         if stage.pipeline_id != pipeline.pk:
             raise ServiceError(_("This stage belongs to another pipeline."), field="stage")
         before = audit_snapshot(stage)
@@ -709,7 +696,9 @@ def stage_reorder(*, by: User | None, pipeline_id: int, stage_ids: Sequence[int]
     theirs. What each deal reached is recomputed from its history with the new positions, so
     the funnel counts the new order; every stage and deal changed gets an audit entry."""
     _require_process_settings(by)
-    pipeline = _locked(Pipeline, pipeline_id, _("This pipeline does not exist."))
+    pipeline = locked_or_refuse(
+        Pipeline, pipeline_id, _("This pipeline does not exist."), no_key=True
+    )
     stages = list(
         Stage.objects.select_for_update(no_key=True).filter(pipeline=pipeline).order_by("position")
     )
@@ -798,7 +787,9 @@ def loss_reason_save(
     if reason_id is None:
         reason = LossReason()
     else:
-        reason = _locked(LossReason, reason_id, _("This loss reason does not exist."))
+        reason = locked_or_refuse(
+            LossReason, reason_id, _("This loss reason does not exist."), no_key=True
+        )
         before = audit_snapshot(reason)
         old_stages = sorted(reason.stages.values_list("pk", flat=True))
     if pipeline is not None and any(stage.pipeline_id != pipeline.pk for stage in stages):

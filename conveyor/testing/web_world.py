@@ -49,6 +49,7 @@ from conveyor.automation.services import rule_save
 from conveyor.core.audit import audit_record
 from conveyor.core.fields import max_length
 from conveyor.core.models import AuditAction, AuditEntry
+from conveyor.core.timewindow import add_months
 from conveyor.intake.models import (
     Lead,
     LeadChannel,
@@ -739,8 +740,7 @@ def _board_cards(ctx: Ctx) -> list[Visit]:
 
 
 def _next_month(w: WebWorld) -> str:
-    month = w.plan.month
-    return f"{month.year + month.month // 12}-{month.month % 12 + 1:02d}"
+    return add_months(w.plan.month, 1).strftime("%Y-%m")
 
 
 def _edit(

@@ -9,7 +9,6 @@ import secrets
 from collections.abc import Sequence
 
 from django.db import transaction
-from django.db.models import Max
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -23,6 +22,7 @@ from conveyor.core.audit import (
     audit_snapshot,
     audited_update,
 )
+from conveyor.core.db import locked_or_refuse, next_position
 from conveyor.core.errors import ServiceError, full_clean_or_refuse
 from conveyor.core.models import AuditAction
 from conveyor.core.timewindow import account_tz
@@ -280,10 +280,9 @@ def cadence_save(
     if cadence_id is None:
         cadence = Cadence()
     else:
-        found = Cadence.objects.select_for_update().filter(pk=cadence_id).first()
-        if found is None:
-            raise ServiceError(_("This cadence does not exist."), field="cadence")
-        cadence = found
+        cadence = locked_or_refuse(
+            Cadence, cadence_id, _("This cadence does not exist."), field="cadence"
+        )
         before = audit_snapshot(cadence)
         old_stages = sorted(cadence.stages.values_list("pk", flat=True))
     new_stages = sorted(stage.pk for stage in stages)
@@ -328,9 +327,9 @@ def cadence_step_save(
     """Add a step to a cadence (`step_id` None; at the end unless `position` is given) or
     change one. Tasks already planned from a step keep what they were planned with."""
     _require_cadence_settings(by)
-    cadence = Cadence.objects.select_for_update().filter(pk=cadence_id).first()
-    if cadence is None:
-        raise ServiceError(_("This cadence does not exist."), field="cadence")
+    cadence = locked_or_refuse(
+        Cadence, cadence_id, _("This cadence does not exist."), field="cadence"
+    )
     before = None
     if step_id is None:
         if cadence.steps.count() >= MAX_STEPS:
@@ -339,13 +338,12 @@ def cadence_step_save(
             )
         step = CadenceStep(cadence=cadence)
     else:
-        found = CadenceStep.objects.select_for_update().filter(pk=step_id).first()
-        if found is None or found.cadence_id != cadence.pk:
+        step = locked_or_refuse(CadenceStep, step_id, _("This step does not exist."), field="step")
+        if step.cadence_id != cadence.pk:
             raise ServiceError(_("This step does not exist."), field="step")
-        step = found
         before = audit_snapshot(step)
     if position is None:
-        position = step.position if step.pk is not None else _next_step_position(cadence)
+        position = step.position if step.pk is not None else next_position(cadence.steps.all())
     if cadence.steps.filter(position=position).exclude(pk=step.pk).exists():
         raise ServiceError(
             _("Step %(n)s already exists: give this one another number.") % {"n": position},
@@ -366,19 +364,12 @@ def cadence_step_save(
     return step
 
 
-def _next_step_position(cadence: Cadence) -> int:
-    last = cadence.steps.aggregate(n=Max("position"))["n"]
-    return (last or 0) + 1
-
-
 @transaction.atomic
 def cadence_step_remove(*, by: User | None, step_id: int) -> None:
     """Take a step out of its cadence. A step tasks were planned from is history (the tasks
     name it): change it instead."""
     _require_cadence_settings(by)
-    step = CadenceStep.objects.select_for_update().filter(pk=step_id).first()
-    if step is None:
-        raise ServiceError(_("This step does not exist."), field="step")
+    step = locked_or_refuse(CadenceStep, step_id, _("This step does not exist."), field="step")
     if Task.objects.filter(cadence_step=step).exists():
         raise ServiceError(
             _("Tasks were planned from this step, so it stays: change it instead."),

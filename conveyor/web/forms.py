@@ -7,7 +7,7 @@ from decimal import Decimal
 from typing import Any
 
 from django import forms
-from django.db.models import Q, QuerySet
+from django.db.models import Model, Q, QuerySet
 from django.http import QueryDict
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import pgettext_lazy
@@ -29,6 +29,22 @@ from conveyor.people.selectors import (
 from conveyor.pipelines.models import Deal, DealStatus, LossReason, Pipeline, Segment, Stage
 from conveyor.pipelines.selectors import DEAL_SORTS, DEFAULT_DEAL_SORT, DealDates, Lifecycle
 from conveyor.touches.models import Channel, ClosingStep, Outcome, TouchKind
+
+
+class StageChoiceField(forms.ModelChoiceField[Stage]):
+    """A stage named with its pipeline, for lists mixing the stages of several pipelines."""
+
+    def label_from_instance(self, obj: Model) -> str:
+        assert isinstance(obj, Stage)
+        return f"{obj.pipeline.name} · {obj}"
+
+
+class StagesChoiceField(forms.ModelMultipleChoiceField[Stage]):
+    """Several stages, each named with its pipeline."""
+
+    def label_from_instance(self, obj: Model) -> str:
+        assert isinstance(obj, Stage)
+        return f"{obj.pipeline.name} · {obj}"
 
 
 def add_service_error(form: forms.BaseForm, error: ServiceError) -> None:
@@ -482,7 +498,6 @@ class ListForm(forms.Form):
         choices=[(n, n) for n in PAGE_SIZES],
         coerce=int,
         required=False,
-        empty_value=DEFAULT_PAGE_SIZE,  # type: ignore[arg-type]
     )
     page = forms.IntegerField(
         label=_("Page"), min_value=1, required=False, widget=forms.HiddenInput
@@ -598,7 +613,7 @@ class DealFilterForm(OwnedListForm):
         required=False,
         empty_label=_("Any"),
     )
-    stage = forms.ModelChoiceField(
+    stage = StageChoiceField(
         queryset=Stage.objects.select_related("pipeline").order_by("pipeline__name", "position"),
         label=_("Stage"),
         required=False,
@@ -613,12 +628,6 @@ class DealFilterForm(OwnedListForm):
     date_to = forms.DateField(
         label=_("To"), required=False, widget=forms.DateInput(attrs={"type": "date"})
     )
-
-    def __init__(self, data: QueryDict | None = None, *, viewer: User, **kwargs: Any) -> None:
-        super().__init__(data, viewer=viewer, **kwargs)
-        self.fields["stage"].label_from_instance = (  # type: ignore[attr-defined]
-            lambda stage: f"{stage.pipeline.name} · {stage.position}. {stage.name}"
-        )
 
     def clean(self) -> dict[str, Any]:
         data = super().clean() or {}

@@ -37,6 +37,7 @@ from conveyor.intake.models import (
 from conveyor.pipelines.models import LossReason, Pipeline, Process, Segment, Stage
 from conveyor.pipelines.playbooks import playbook_clean, playbook_items
 from conveyor.touches.models import Cadence, CadenceStep, Channel, TouchKind
+from conveyor.web.forms import StageChoiceField, StagesChoiceField
 
 
 class SettingsForm(forms.ModelForm[Any]):
@@ -46,20 +47,6 @@ class SettingsForm(forms.ModelForm[Any]):
         # Django would copy the values onto the instance and run the model's checks here; the
         # service does both (and the instance shown on the page stays as it is stored).
         return None
-
-
-class StageChoiceField(forms.ModelChoiceField[Stage]):
-    """A stage named with its pipeline, for lists mixing the stages of several pipelines."""
-
-    def label_from_instance(self, obj: Model) -> str:
-        assert isinstance(obj, Stage)
-        return f"{obj.pipeline.name} · {obj.position}. {obj.name}"
-
-
-class StagesChoiceField(forms.ModelMultipleChoiceField[Stage]):
-    def label_from_instance(self, obj: Model) -> str:
-        assert isinstance(obj, Stage)
-        return f"{obj.pipeline.name} · {obj.position}. {obj.name}"
 
 
 def _open_stages(*, keep: QuerySet[Stage] | None = None) -> QuerySet[Stage]:

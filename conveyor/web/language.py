@@ -8,6 +8,7 @@ language on any device. Switching in the header saves it to the account as well.
 from __future__ import annotations
 
 from collections.abc import Callable
+from contextlib import suppress
 
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse
@@ -16,6 +17,7 @@ from django.views.decorators.http import require_POST
 from django.views.i18n import set_language
 
 from conveyor.accounts.services import user_language_set
+from conveyor.core.errors import ServiceError
 
 
 class UserLanguageMiddleware:
@@ -39,7 +41,8 @@ def language_switch(request: HttpRequest) -> HttpResponse:
     """Django's set_language (cookie, safe redirect), plus the choice saved on the account."""
     response = set_language(request)
     language = request.POST.get("language", "")
-    user = request.user
-    if user.is_authenticated and language in {code for code, _name in settings.LANGUAGES}:
-        user_language_set(user_id=user.pk, language=language)
+    if request.user.is_authenticated and language:
+        # An unknown code is ignored, as Django's view ignores it.
+        with suppress(ServiceError):
+            user_language_set(user_id=request.user.pk, language=language)
     return response

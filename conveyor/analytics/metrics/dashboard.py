@@ -63,19 +63,9 @@ def _funnel(f: ReportFilter, pipeline: Pipeline) -> dict[str, Any]:
     return {
         "pipeline_id": pipeline.pk,
         "pipeline": data["pipeline"],
-        "cohort": data["cohort"],
-        "won": data["won"],
-        "lost": data["lost"],
-        "open": data["open"],
-        "end_to_end_conversion": data["end_to_end_conversion"],
+        **{key: data[key] for key in funnel.SUMMARY_KEYS},
         "stages": [
-            {
-                "position": stage["position"],
-                "stage": stage["stage"],
-                "reached": stage["reached"],
-                "conversion_to_next": stage["conversion_to_next"],
-            }
-            for stage in data["stages"]
+            {key: stage[key] for key, _label in funnel.STAGE_COLUMNS} for stage in data["stages"]
         ],
     }
 

@@ -27,6 +27,9 @@ def _reasons(lost_by_reason: dict[str, int]) -> str:
     return "; ".join(f"{reason}={count}" for reason, count in lost_by_reason.items())
 
 
+# What became of the cohort, in a few numbers (the dashboard and funnel-compare show these).
+SUMMARY_KEYS = ("cohort", "won", "lost", "open", "end_to_end_conversion")
+
 # How far the cohort got at each stage: the funnel's first columns (the dashboard shows these).
 STAGE_COLUMNS = (
     ("position", _("#")),

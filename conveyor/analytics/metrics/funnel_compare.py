@@ -75,11 +75,7 @@ def _side(f: ReportFilter, data: dict[str, Any]) -> dict[str, Any]:
         "pipeline": data["pipeline"],
         "from": f.date_from.isoformat(),
         "to": f.date_to.isoformat(),
-        "cohort": data["cohort"],
-        "won": data["won"],
-        "lost": data["lost"],
-        "open": data["open"],
-        "end_to_end_conversion": data["end_to_end_conversion"],
+        **{key: data[key] for key in funnel.SUMMARY_KEYS},
     }
 
 
@@ -92,9 +88,9 @@ def run(
 ) -> dict[str, Any]:
     g = other_side(f, against, other_from, other_to, other_pipeline_id)
     a, b = funnel.run(f), funnel.run(g)
-    by_position_b = {stage["position"]: stage for stage in b["stages"]}
-    positions = sorted({s["position"] for s in a["stages"]} | set(by_position_b))
     by_position_a = {stage["position"]: stage for stage in a["stages"]}
+    by_position_b = {stage["position"]: stage for stage in b["stages"]}
+    positions = sorted(by_position_a.keys() | by_position_b.keys())
     stages = []
     for position in positions:
         sa, sb = by_position_a.get(position, {}), by_position_b.get(position, {})
@@ -118,10 +114,7 @@ def run(
         "against": against,
         "a": side_a,
         "b": side_b,
-        "difference": {
-            key: _difference(side_a[key], side_b[key])
-            for key in ("cohort", "won", "lost", "open", "end_to_end_conversion")
-        },
+        "difference": {key: _difference(side_a[key], side_b[key]) for key in funnel.SUMMARY_KEYS},
         "stages": stages,
     }
 

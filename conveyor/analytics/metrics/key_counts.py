@@ -18,14 +18,13 @@ from decimal import Decimal
 from typing import Any
 
 from django.conf import settings
-from django.db import connections
 from django.db.models import CharField, Count, Func, Q, QuerySet, Sum
 from django.db.models.functions import TruncDay, TruncMonth, TruncWeek
 from django.db.models.functions.datetime import TruncBase
 from django.utils.translation import gettext_lazy as _
 
 from conveyor.analytics.filters import ReportFilter
-from conveyor.analytics.queries import money
+from conveyor.analytics.queries import money, on_postgresql
 from conveyor.analytics.reports import Option, Report, Table
 from conveyor.core.timewindow import account_tz
 from conveyor.intake.models import Lead
@@ -93,7 +92,7 @@ def _by_bucket(
     quarter hour never straddles a local midnight. The aggregates must add up across quarters
     (counts, sums, and distinct counts of the row itself, which sits in one quarter only)."""
     tz = account_tz()
-    if connections[queryset.db].vendor == "sqlite":
+    if not on_postgresql(queryset):
         rows = (
             queryset.order_by()
             .annotate(quarter=QuarterHourUtc(field))

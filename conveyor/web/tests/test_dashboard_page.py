@@ -5,10 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import io
-import os
-import shutil
 from decimal import Decimal
-from pathlib import Path
 
 import pytest
 from django.db import connection
@@ -26,15 +23,10 @@ from conveyor.analytics.selectors import month_window
 from conveyor.core import snapshot
 from conveyor.pipelines.models import Pipeline
 from conveyor.pipelines.services import deal_open, deal_win
+from conveyor.testing.browser import NEEDS_CHROMIUM
 from conveyor.testing.factories import PersonFactory
 
 pytestmark = pytest.mark.django_db
-
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-needs_chromium = pytest.mark.skipif(
-    not Path(CHROMIUM).exists() and not os.environ.get("CI"),
-    reason="Chromium is not installed (Debian package `chromium`); PDF/PNG export tests skipped",
-)
 
 
 def _client(user: User) -> Client:
@@ -126,7 +118,7 @@ def test_csv_and_xlsx_exports(cast: Cast, sales: None) -> None:
     assert book.sheetnames[:2] == ["Key counts", "Plan vs fact"]
 
 
-@needs_chromium
+@NEEDS_CHROMIUM
 def test_pdf_export_is_a_printed_pdf_of_the_page(cast: Cast, sales: None) -> None:
     response = _client(cast.head).get(reverse("web:dashboard"), {"format": "pdf"})
     assert response.status_code == 200
@@ -136,7 +128,7 @@ def test_pdf_export_is_a_printed_pdf_of_the_page(cast: Cast, sales: None) -> Non
     assert len(response.content) > 5_000
 
 
-@needs_chromium
+@NEEDS_CHROMIUM
 def test_png_export_is_a_picture_of_the_page_in_the_readers_language(
     cast: Cast, sales: None
 ) -> None:

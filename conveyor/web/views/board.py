@@ -17,7 +17,6 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.cache import patch_vary_headers
-from django.utils.html import format_html_join
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy, pgettext_lazy
 from django.views.decorators.http import require_GET, require_POST
@@ -50,9 +49,6 @@ ATTENTION_ROWS = 200
 
 # What a card dropped on the board can do: the deal page's own actions, forms and services.
 BOARD_ACTIONS = ("move", "win", "lose")
-
-# The query-string keys of the board's filter, in the order links carry them.
-FILTER_KEYS = ("segment", "owner", "source", "temperature", "q")
 
 
 @login_required
@@ -129,7 +125,7 @@ class BoardFilterForm(forms.Form):
 
     def query(self) -> str:
         """The valid filter values as a query string ("" when nothing is filtered)."""
-        pairs = [(key, self.value(key)) for key in FILTER_KEYS]
+        pairs = [(key, self.value(key)) for key in self.fields]
         return urlencode([(key, value) for key, value in pairs if value not in (None, "")])
 
 
@@ -142,11 +138,6 @@ class BoardColumn:
     total: Decimal
     cards: list[Deal]
     more_url: str
-
-
-def _channel_options() -> str:
-    """The channel options of the quick-touch form the cards share."""
-    return format_html_join("", '<option value="{}">{}</option>', Channel.choices)
 
 
 def _with_query(url: str, query: str, **extra: str) -> str:
@@ -218,7 +209,7 @@ def board_view(request: HttpRequest, pipeline_id: int | None = None) -> HttpResp
         "pipelines": shown,
         "pipeline": pipeline,
         "filter_query": query,
-        "channel_options": _channel_options(),
+        "channels": Channel.choices,
     }
     if pipeline is not None:
         stages = list(pipeline.stages.all())  # prefetched, open stages in order
@@ -307,9 +298,10 @@ def board_deal_action(request: HttpRequest, pk: int, action: str) -> HttpRespons
         return _refused(request, error.message, 400)
     card = board_card(user=user, pk=deal.pk) if action == "move" else None
     touched = [left] if card is None else [left, card.stage_id]
-    # The board's filter, to count the columns as the board shows them.
+    # The board's filter, to count the columns as the board shows them (the segment only
+    # switches the list of pipelines, so none is offered here).
     pipeline = deal.pipeline
-    filters = _filter_form(request, user, _segments([pipeline]))
+    filters = _filter_form(request, user, [])
     totals = board_totals(
         pipeline=pipeline, user=user, filters=filters.board_filter(), stage_ids=touched
     )

@@ -18,7 +18,6 @@ from django.utils.translation import gettext_lazy, ngettext, pgettext_lazy
 from django.views.decorators.http import require_http_methods, require_POST
 
 from conveyor.accounts.models import User
-from conveyor.accounts.permissions import can_manage_settings
 from conveyor.analytics.selectors import managers_for
 from conveyor.core.errors import ServiceError
 from conveyor.core.fields import max_length
@@ -51,6 +50,7 @@ from conveyor.web.views import safe_next
 from conveyor.web.views.inplace import (
     InPlaceField,
     inplace_error,
+    inplace_fields,
     inplace_response,
     wants_fragment,
 )
@@ -296,29 +296,20 @@ def deal_fields(
     editing: str = "",
     version: int | None = None,
 ) -> dict[str, InPlaceField]:
-    """The deal's editable facts. Whoever may see the deal may edit them (the same rule);
-    handing it to someone else is for owners and heads. `version` is the one the forms carry
+    """The deal's editable facts (see `inplace_fields`). `version` is the one the forms carry
     (the deal's, unless an answer keeps the one the user posted)."""
     form = form or DealEditForm(deal=deal, user=user)
-    back = reverse("web:deal", args=[deal.pk])
-    return {
-        name: InPlaceField(
-            name=name,
-            label=str(form.fields[name].label),
-            text=_deal_text(deal, name),
-            url=(
-                reverse("web:deal-edit", args=[deal.pk, name])
-                if name != "owner" or can_manage_settings(user) or name == editing
-                else ""
-            ),
-            back=back,
-            form=form,
-            editing=name == editing,
-            version=version or deal.version,
-        )
-        for name in DEAL_EDITABLE
-        if name in form.fields
-    }
+    return inplace_fields(
+        user,
+        form,
+        names=DEAL_EDITABLE,
+        text=lambda name: _deal_text(deal, name),
+        edit_url="web:deal-edit",
+        pk=deal.pk,
+        back=reverse("web:deal", args=[deal.pk]),
+        editing=editing,
+        version=version or deal.version,
+    )
 
 
 def _save_field(deal: Deal, user: User, field: str, data: dict[str, Any]) -> Deal:

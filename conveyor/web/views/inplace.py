@@ -10,13 +10,17 @@ one field, call one service and answer through `inplace_response`.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from django import forms
 from django.forms import BoundField
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
+from django.urls import reverse
 
+from conveyor.accounts.models import User
+from conveyor.accounts.permissions import can_manage_settings
 from conveyor.core.errors import ConflictError, ServiceError
 
 
@@ -38,6 +42,41 @@ class InPlaceField:
     @property
     def bound(self) -> BoundField:
         return self.form[self.name]
+
+
+def inplace_fields(
+    user: User,
+    form: forms.Form,
+    *,
+    names: Iterable[str],
+    text: Callable[[str], str],
+    edit_url: str,
+    pk: int,
+    back: str,
+    editing: str = "",
+    version: int | None = None,
+) -> dict[str, InPlaceField]:
+    """A record's editable fields in page order. Whoever may see the record may edit them (the
+    same rule); the owner's button only for those who may hand records over, though the field's
+    own page and its answers keep the form whoever posts."""
+    return {
+        name: InPlaceField(
+            name=name,
+            label=str(form.fields[name].label),
+            text=text(name),
+            url=(
+                reverse(edit_url, args=[pk, name])
+                if name != "owner" or can_manage_settings(user) or name == editing
+                else ""
+            ),
+            back=back,
+            form=form,
+            editing=name == editing,
+            version=version,
+        )
+        for name in names
+        if name in form.fields
+    }
 
 
 def wants_fragment(request: HttpRequest) -> bool:

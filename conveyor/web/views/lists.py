@@ -110,7 +110,7 @@ def _url(request: HttpRequest, **changes: object) -> str:
 def _columns(
     request: HttpRequest, form: ListForm, columns: Sequence[tuple[str, Promise, bool]]
 ) -> list[Column]:
-    sort = str(form.cleaned_data.get("sort") or form.default_sort) if form.is_valid() else ""
+    sort = form.cleaned_data["sort"] if form.is_valid() else ""
     result = []
     for key, heading, sortable in columns:
         direction = "asc" if sort == key else "desc" if sort == f"-{key}" else ""

@@ -25,7 +25,6 @@ from django.utils.translation import gettext_lazy, pgettext_lazy
 from django.views.decorators.http import require_http_methods, require_POST
 
 from conveyor.accounts.models import User
-from conveyor.accounts.permissions import can_manage_settings
 from conveyor.analytics.selectors import managers_for
 from conveyor.core.errors import ServiceError
 from conveyor.core.fields import max_length
@@ -60,6 +59,7 @@ from conveyor.web.views.deals import outcome_offer
 from conveyor.web.views.inplace import (
     InPlaceField,
     inplace_error,
+    inplace_fields,
     inplace_response,
     wants_fragment,
 )
@@ -345,29 +345,18 @@ def _person_text(person: Person, name: str) -> str:
 def person_fields(
     user: User, person: Person, *, form: PersonEditForm | None = None, editing: str = ""
 ) -> dict[str, InPlaceField]:
-    """The person's editable fields in page order. Whoever may see a person may edit them
-    (the same rule); handing them to someone else is for owners and heads."""
+    """The person's editable fields in page order (see `inplace_fields`)."""
     form = form or PersonEditForm(person=person, user=user)
-    back = reverse("web:person", args=[person.pk])
-    return {
-        name: InPlaceField(
-            name=name,
-            label=str(form.fields[name].label),
-            text=_person_text(person, name),
-            # The owner's button only for those who may hand people over; the field's own
-            # page and its answers keep the form whoever posts.
-            url=(
-                reverse("web:person-edit", args=[person.pk, name])
-                if name != "owner" or can_manage_settings(user) or name == editing
-                else ""
-            ),
-            back=back,
-            form=form,
-            editing=name == editing,
-        )
-        for name in PERSON_EDITABLE
-        if name in form.fields
-    }
+    return inplace_fields(
+        user,
+        form,
+        names=PERSON_EDITABLE,
+        text=lambda name: _person_text(person, name),
+        edit_url="web:person-edit",
+        pk=person.pk,
+        back=reverse("web:person", args=[person.pk]),
+        editing=editing,
+    )
 
 
 @login_required
