@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.db.models import Count, Q, QuerySet
 
-from conveyor.accounts.models import ApiToken, Role, SalesPlan, Team, User
+from conveyor.accounts.models import ApiToken, Holiday, Role, SalesPlan, Team, User
 from conveyor.accounts.permissions import can_manage_settings
 
 
@@ -52,3 +52,11 @@ def managed_plans(user: User) -> QuerySet[SalesPlan]:
     if user.role == Role.OWNER:
         return plans
     return plans.filter(Q(team__head=user) | Q(user__team__head=user) | Q(user=user))
+
+
+def settings_holidays(user: User) -> QuerySet[Holiday]:
+    """The account's holidays, newest first (the coming ones are what a head looks for), for
+    the owners and heads who manage them; none for anyone else."""
+    if not can_manage_settings(user):
+        return Holiday.objects.none()
+    return Holiday.objects.order_by("-date")

@@ -1,7 +1,7 @@
 """Writes on accounts: users, the first owner, teams, API tokens, and the settings screens'
-users, teams and sales plans (with the helpers every app's settings services share). Each is
-audited (`conveyor.core.audit`) in its transaction: never a password or a token, only that they
-exist or changed."""
+users, teams, sales plans and holidays (with the helpers every app's settings services share).
+Each is audited (`conveyor.core.audit`) in its transaction: never a password or a token, only
+that they exist or changed."""
 
 from __future__ import annotations
 
@@ -22,6 +22,7 @@ from django.utils.translation import gettext as _
 
 from conveyor.accounts.models import (
     ApiToken,
+    Holiday,
     Role,
     SalesPlan,
     Team,
@@ -35,6 +36,8 @@ from conveyor.accounts.permissions import (
     require_settings_access,
 )
 from conveyor.core.audit import (
+    audit_deleted,
+    audit_editing,
     audit_record,
     audit_saved,
     audit_snapshot,
@@ -345,12 +348,7 @@ def team_save(*, by: User | None, team_id: int | None, name: str, head: User | N
     The owner names anyone active who is an owner or a head of sales as the head; a head of
     sales creates and renames only teams they head themselves."""
     require_settings_access(by, _("Only owners and heads of sales manage teams."))
-    before = None
-    if team_id is None:
-        team = Team()
-    else:
-        team = locked_or_refuse(Team, team_id, _("This team does not exist."), field="team")
-        before = audit_snapshot(team)
+    team, before = audit_editing(Team, team_id, _("This team does not exist."), field="team")
     if not _is_owner(by):
         assert by is not None
         if team.pk is not None and team.head_id != by.pk:
@@ -424,3 +422,36 @@ def sales_plan_save(
     plan.save()
     audit_saved(actor=by, instance=plan, before=before)
     return plan
+
+
+@transaction.atomic
+def holiday_save(*, by: User | None, holiday_id: int | None, date: dt.date, name: str) -> Holiday:
+    """Add a day off to the account's calendar (`holiday_id` None) or change one (owners and
+    heads; `by` None is the server operator). Tasks planned from now on skip it; tasks already
+    planned keep their due dates. One holiday per date."""
+    require_settings_access(by, _("Only owners and heads of sales change the holidays."))
+    holiday, before = audit_editing(
+        Holiday, holiday_id, _("This holiday does not exist."), field="holiday"
+    )
+    if Holiday.objects.filter(date=date).exclude(pk=holiday.pk).exists():
+        raise ServiceError(
+            _("%(date)s already is a holiday: change that one.") % {"date": f"{date:%Y-%m-%d}"},
+            field="date",
+        )
+    holiday.date = date
+    holiday.name = name.strip()
+    full_clean_or_refuse(holiday)
+    holiday.save()
+    audit_saved(actor=by, instance=holiday, before=before)
+    return holiday
+
+
+@transaction.atomic
+def holiday_delete(*, by: User | None, holiday_id: int) -> None:
+    """Make a holiday a working day again (owners and heads). The log keeps what it was."""
+    require_settings_access(by, _("Only owners and heads of sales change the holidays."))
+    holiday = locked_or_refuse(
+        Holiday, holiday_id, _("This holiday does not exist."), field="holiday"
+    )
+    audit_deleted(actor=by, instance=holiday)
+    holiday.delete()

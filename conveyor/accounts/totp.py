@@ -3,6 +3,9 @@ switching it off, and the staff policy (CONVEYOR_TOTP_REQUIRED_FOR_STAFF).
 
 The login steps, the enrolment page and the policy's enforcement are in conveyor/web; API tokens
 are a separate credential and never ask for a code.
+
+Turning it on and off (by the user, or reset for them) is audited on the user's record
+(`AuditAction.TOTP_ON` / `TOTP_OFF`), in the same transaction; the secret never reaches the log.
 """
 
 from __future__ import annotations
@@ -17,7 +20,9 @@ from django.utils.translation import gettext as _
 from pyotp.exceptions import OTPVerificationError
 
 from conveyor.accounts.models import Role, TotpDevice, User
+from conveyor.core.audit import audit_record
 from conveyor.core.errors import ServiceError
+from conveyor.core.models import AuditAction
 
 ISSUER = "Conveyor"
 # One 30-second step either side of the server's: phone clocks drift and people type slowly.
@@ -63,6 +68,13 @@ def _accept(device: TotpDevice, code: str, now: dt.datetime) -> bool:
     return True
 
 
+def audit_totp(*, user: User, on: bool, by: User | None, note: str = "") -> None:
+    """The entry on the user's record saying two-factor login went on or off. It carries no
+    changes: the action says it all, and the device's fields (the secret) stay out of the log."""
+    action = AuditAction.TOTP_ON if on else AuditAction.TOTP_OFF
+    audit_record(actor=by, instance=user, action=action, changes={}, note=note)
+
+
 def _wrong_code() -> ServiceError:
     return ServiceError(
         _(
@@ -98,6 +110,7 @@ def totp_confirm(*, user: User, code: str, now: dt.datetime | None = None) -> To
         raise _wrong_code()
     device.confirmed_at = now
     device.save(update_fields=["confirmed_at"])
+    audit_totp(user=user, on=True, by=user)
     return device
 
 
@@ -124,11 +137,18 @@ def totp_disable(*, user: User, code: str, password: str, now: dt.datetime | Non
     if not _accept(device, code, now or timezone.now()):
         raise _wrong_code()
     device.delete()
+    audit_totp(user=user, on=False, by=user)
 
 
 @transaction.atomic
-def totp_reset(*, user: User) -> bool:
-    """Remove the user's TOTP without a code (an administrator's action for a lost phone);
-    True if there was one."""
-    deleted, _by_model = TotpDevice.objects.filter(user=user).delete()
-    return bool(deleted)
+def totp_reset(*, user: User, by: User | None = None) -> bool:
+    """Remove the user's TOTP without a code (an administrator's action for a lost phone;
+    `by` None: the server's operator); True if there was one. Only an active one is audited as
+    turned off: an enrolment never finished was never on."""
+    device = TotpDevice.objects.select_for_update().filter(user=user).first()
+    if device is None:
+        return False
+    device.delete()
+    if device.confirmed_at is not None:
+        audit_totp(user=user, on=False, by=by, note=_("Reset without a code."))
+    return True

@@ -12,8 +12,7 @@ from django.utils.translation import gettext as _
 from conveyor.accounts.models import User
 from conveyor.accounts.permissions import require_settings_access
 from conveyor.analytics.models import Expense
-from conveyor.core.audit import audit_saved, audit_snapshot
-from conveyor.core.db import locked_or_refuse
+from conveyor.core.audit import audit_editing, audit_saved
 from conveyor.core.errors import ServiceError, full_clean_or_refuse
 
 
@@ -32,14 +31,9 @@ def expense_save(
     it (owners and heads; `by` None is the server operator). The channel is matched against
     people's source, exactly as written; one expense per channel and period."""
     require_settings_access(by, _("Only owners and heads of sales record expenses."))
-    before = None
-    if expense_id is None:
-        expense = Expense()
-    else:
-        expense = locked_or_refuse(
-            Expense, expense_id, _("This expense does not exist."), field="expense"
-        )
-        before = audit_snapshot(expense)
+    expense, before = audit_editing(
+        Expense, expense_id, _("This expense does not exist."), field="expense"
+    )
     channel = channel.strip()
     if period_end < period_start:
         raise ServiceError(_("The period cannot end before it starts."), field="period_end")

@@ -128,6 +128,8 @@ def lead_create(request: HttpRequest, payload: LeadIn) -> Status[Lead]:
             received_at=payload.received_at,
             note=payload.note,
             answers={str(k): v for k, v in payload.answers.items()},
+            by=token.user,
+            audit_note=_("API token: %(token)s") % {"token": token},
         )
     except QualificationError as error:
         raise ApiError(

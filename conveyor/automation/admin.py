@@ -19,6 +19,7 @@ from conveyor.automation.models import (
     WebhookEndpoint,
 )
 from conveyor.automation.webhooks import webhook_endpoint_clean
+from conveyor.core.admin import AuditedAdmin
 from conveyor.core.errors import ServiceError
 
 
@@ -46,7 +47,7 @@ class ReadOnlyLog(admin.ModelAdmin[Any]):
 
 
 @admin.register(AutomationRule)
-class AutomationRuleAdmin(admin.ModelAdmin[AutomationRule]):
+class AutomationRuleAdmin(AuditedAdmin[AutomationRule]):
     list_display = ["name", "pipeline", "stage", "trigger", "delay_days", "action", "is_active"]
     list_filter = ["pipeline", "trigger", "action", "is_active"]
 
@@ -81,7 +82,7 @@ class EmailTemplateTextInline(admin.StackedInline[EmailTemplateText, EmailTempla
 
 
 @admin.register(EmailTemplate)
-class EmailTemplateAdmin(admin.ModelAdmin[EmailTemplate]):
+class EmailTemplateAdmin(AuditedAdmin[EmailTemplate]):
     list_display = ["name", "is_active"]
     inlines = [EmailTemplateTextInline]
 
@@ -110,7 +111,7 @@ class WebhookEndpointForm(forms.ModelForm[WebhookEndpoint]):
 
 
 @admin.register(WebhookEndpoint)
-class WebhookEndpointAdmin(admin.ModelAdmin[WebhookEndpoint]):
+class WebhookEndpointAdmin(AuditedAdmin[WebhookEndpoint]):
     form = WebhookEndpointForm
     list_display = ["name", "url", "is_active", "created_at"]
     # Django 6's default: an address typed without a scheme is taken as https.

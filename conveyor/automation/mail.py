@@ -51,6 +51,7 @@ from conveyor.automation.models import (
     OutgoingEmail,
 )
 from conveyor.automation.tasks import email_send_job
+from conveyor.core.audit import audit_deleted, audit_saved, audit_snapshot
 from conveyor.core.errors import ServiceError
 from conveyor.core.fields import max_length
 from conveyor.core.jobs import enqueue_on_commit
@@ -533,12 +534,16 @@ def email_template_save(
     texts: dict[str, tuple[str, str]],
     formats: Mapping[str, str] | None = None,
     template: EmailTemplate | None = None,
+    is_active: bool = True,
 ) -> EmailTemplate:
-    """Create a template, or change `template`: its name and its (subject, body) per language.
+    """Create a template, or change `template`: its name, whether rules may send it, and its
+    (subject, body) per language. The settings screen saves through here; the admin checks each
+    text with `email_text_clean`, the same cleaning.
 
     `texts` is the whole set: languages left out of it are removed. `formats` says which
     languages' bodies are formatted (BodyFormat.HTML); the others are plain text. Each text
-    must render with sample data. Owners and heads only.
+    must render with sample data. Owners and heads only. The template and each text written or
+    removed get their own audit entry.
     """
     require_settings_access(by, _("Only owners and heads of sales may change e-mail templates."))
     name = name.strip()
@@ -551,30 +556,33 @@ def email_template_save(
         )
     formats = formats or {}
     cleaned = _clean_texts(texts, formats)
+    before = None
     if template is not None:
         try:
             template = EmailTemplate.objects.select_for_update().get(pk=template.pk)
         except EmailTemplate.DoesNotExist as exc:
             raise ServiceError(_("This template does not exist."), field="template") from exc
+        before = audit_snapshot(template)
     taken = EmailTemplate.objects.filter(name__iexact=name)
     if template is not None:
         taken = taken.exclude(pk=template.pk)
     if taken.exists():
         raise ServiceError(_("A template with this name already exists."), field="name")
     if template is None:
-        template = EmailTemplate.objects.create(name=name)
-    elif template.name != name:
-        template.name = name
-        template.save(update_fields=["name"])
-    template.texts.exclude(language__in=cleaned).delete()
+        template = EmailTemplate.objects.create(name=name, is_active=is_active)
+    elif (template.name, template.is_active) != (name, is_active):
+        template.name, template.is_active = name, is_active
+        template.save(update_fields=["name", "is_active"])
+    audit_saved(actor=by, instance=template, before=before)
+    for gone in template.texts.exclude(language__in=cleaned):
+        audit_deleted(actor=by, instance=gone)
+        gone.delete()
+    existing = {text.language: text for text in template.texts.select_for_update()}
     for language, (subject, body) in cleaned.items():
-        EmailTemplateText.objects.update_or_create(
-            template=template,
-            language=language,
-            defaults={
-                "subject": subject,
-                "body": body,
-                "format": formats.get(language, BodyFormat.TEXT),
-            },
-        )
+        text = existing.get(language) or EmailTemplateText(template=template, language=language)
+        text_before = audit_snapshot(text) if text.pk is not None else None
+        text.subject, text.body = subject, body
+        text.format = formats.get(language, BodyFormat.TEXT)
+        text.save()
+        audit_saved(actor=by, instance=text, before=text_before)
     return template

@@ -1,10 +1,13 @@
-"""Writes on automation settings: the rules (`rule_save`). What a rule does when it fires is
-the engine's (engine.py); this checks that a rule can ever do it, so a head finds a mistake
-when saving rather than in a log of skipped runs."""
+"""Writes on automation settings: the rules (`rule_save`) and the outgoing webhooks' endpoints
+(`webhook_endpoint_save`, `webhook_secret_rotate`). What a rule does when it fires is the
+engine's (engine.py); this checks that a rule can ever do it, so a head finds a mistake when
+saving rather than in a log of skipped runs. E-mail templates are saved by
+`conveyor.automation.mail.email_template_save`, next to their rendering."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import secrets
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from django.db import transaction
@@ -19,9 +22,11 @@ from conveyor.automation.models import (
     Trigger,
     WebhookEndpoint,
 )
-from conveyor.core.audit import audit_saved, audit_snapshot
+from conveyor.automation.webhooks import webhook_endpoint_clean
+from conveyor.core.audit import audit_editing, audit_record, audit_saved
 from conveyor.core.db import locked_or_refuse
 from conveyor.core.errors import ServiceError, full_clean_or_refuse
+from conveyor.core.models import AuditAction
 from conveyor.pipelines.models import Pipeline, Stage
 from conveyor.touches.models import Cadence, Channel, TouchKind
 
@@ -134,14 +139,9 @@ def rule_save(
     an action needing an open deal on a won or lost one, parameters naming nothing.
     Switching a rule off keeps its runs; runs already queued still check the rule's data."""
     require_settings_access(by, _("Only owners and heads of sales change automation rules."))
-    before = None
-    if rule_id is None:
-        rule = AutomationRule()
-    else:
-        rule = locked_or_refuse(
-            AutomationRule, rule_id, _("This rule does not exist."), field="rule"
-        )
-        before = audit_snapshot(rule)
+    rule, before = audit_editing(
+        AutomationRule, rule_id, _("This rule does not exist."), field="rule"
+    )
     if stage is not None and stage.pipeline_id != pipeline.pk:
         raise ServiceError(_("This stage belongs to another pipeline."), field="stage")
     if stage is not None and trigger == Trigger.LEAD_RECEIVED:
@@ -168,3 +168,51 @@ def rule_save(
     rule.save()
     audit_saved(actor=by, instance=rule, before=before)
     return rule
+
+
+@transaction.atomic
+def webhook_endpoint_save(
+    *,
+    by: User | None,
+    endpoint_id: int | None,
+    name: str,
+    url: str,
+    events: Sequence[str],
+    is_active: bool,
+) -> WebhookEndpoint:
+    """Register an endpoint (`endpoint_id` None), with a random signing secret read from the
+    returned endpoint, or change its name, address, events and whether it is called (owners
+    and heads; `by` None is the server operator). The URL goes through the SSRF guard
+    (`webhooks.url_check`) now and again on every delivery; `events` are Trigger values,
+    none = every event. The secret never changes here: see `webhook_secret_rotate`."""
+    require_settings_access(by, _("Only owners and heads of sales may set up webhooks."))
+    endpoint, before = audit_editing(
+        WebhookEndpoint, endpoint_id, _("This webhook does not exist."), field="endpoint"
+    )
+    # An existing secret is passed through unchanged, so it is not checked against today's
+    # length rule (an older, shorter one keeps working until it is rotated).
+    endpoint.name, endpoint.url, endpoint.events, secret = webhook_endpoint_clean(
+        name=name, url=url, events=events, secret=None
+    )
+    if endpoint.pk is None:
+        endpoint.secret = secret
+    endpoint.is_active = is_active
+    full_clean_or_refuse(endpoint)
+    endpoint.save()
+    audit_saved(actor=by, instance=endpoint, before=before)
+    return endpoint
+
+
+@transaction.atomic
+def webhook_secret_rotate(*, by: User | None, endpoint_id: int) -> WebhookEndpoint:
+    """Give the endpoint a new random signing secret, read from the returned endpoint (owners
+    and heads). Requests from now on are signed with it, retries of older deliveries too, so
+    the receiver must be given the new one. The log says it changed, never what it is."""
+    require_settings_access(by, _("Only owners and heads of sales may set up webhooks."))
+    endpoint = locked_or_refuse(
+        WebhookEndpoint, endpoint_id, _("This webhook does not exist."), field="endpoint"
+    )
+    endpoint.secret = secrets.token_urlsafe(32)
+    endpoint.save(update_fields=["secret"])
+    audit_record(actor=by, instance=endpoint, action=AuditAction.UPDATE, changes={"secret": None})
+    return endpoint

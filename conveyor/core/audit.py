@@ -23,18 +23,20 @@ import datetime as dt
 import uuid
 from collections.abc import Iterable, Mapping
 from decimal import Decimal
-from typing import Any
+from typing import Any, TypeVar
 
 from django.contrib.auth.base_user import AbstractBaseUser
 from django.db import transaction
 from django.db.models import DecimalField, Field, Model, QuerySet
 from django.db.models.expressions import Combinable
 
+from conveyor.core.db import locked_or_refuse
 from conveyor.core.fields import max_length
 from conveyor.core.models import AuditAction, AuditEntry
 
 Snapshot = dict[str, Any]  # attname -> value, as the instance holds it
 Changes = dict[str, list[Any] | None]  # field name -> [old, new], or None: changed, not kept
+M = TypeVar("M", bound=Model)
 
 NOT_RECORDED: dict[str, frozenset[str]] = {
     "accounts.user": frozenset({"password", "last_login"}),
@@ -232,15 +234,17 @@ def audit_rows(
     changes: Mapping[int, Changes],
     action: str,
     note: str = "",
+    keep_empty: bool = False,
 ) -> int:
     """Append one entry per row of `model` ({pk: changes}) in bulk; rows without changes are
-    skipped. Returns how many entries were written."""
+    skipped unless `keep_empty` (a deletion is worth an entry whatever the row held). Returns
+    how many entries were written."""
     _require_transaction()
     label = record_type(model)
     entries = [
         _entry(actor=actor, record_type=label, record_id=pk, action=action, changes=row, note=note)
         for pk, row in changes.items()
-        if row
+        if row or keep_empty
     ]
     AuditEntry.objects.bulk_create(entries, batch_size=_BATCH)
     return len(entries)
@@ -347,3 +351,20 @@ def audit_saved(
         audit_record(actor=actor, instance=instance, action=AuditAction.CREATE, changes=changes)
     elif changes:
         audit_record(actor=actor, instance=instance, action=AuditAction.UPDATE, changes=changes)
+
+
+def audit_editing(
+    model: type[M],
+    pk: int | None,
+    missing: str,
+    *,
+    field: str | None = None,
+    no_key: bool = False,
+) -> tuple[M, Changes | None]:
+    """The record a `<entity>_save` service writes, with its audit "before": a new, empty one
+    (`pk` None; before None), or the stored one locked until the transaction ends and its
+    snapshot; a ServiceError(`missing`, `field`) when `pk` names nothing."""
+    if pk is None:
+        return model(), None
+    record = locked_or_refuse(model, pk, missing, field=field, no_key=no_key)
+    return record, audit_snapshot(record)

@@ -13,6 +13,7 @@ SQLite refresh what went stale (`PRAGMA optimize`) and PostgreSQL's autovacuum d
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import TypeVar
 
 from django.db import connection
@@ -56,3 +57,33 @@ def next_position(queryset: QuerySet[M]) -> int:
     """The position after the last one in `queryset` (rows with a `position`); 1 when empty."""
     last = queryset.aggregate(n=Max("position"))["n"]
     return (last or 0) + 1
+
+
+def micros_between_sql(vendor: str, start: str, end: str, *, with_params: bool = True) -> str:
+    """SQL for the whole microseconds from the timestamp column `start` to `end`, exact on
+    both databases (for set-based writes such as imports and backfills; Python computes the
+    same value with `micros_between`). SQLite keeps date-times as text ('YYYY-MM-DD
+    HH:MM:SS[.ffffff]', sometimes with an offset): whole seconds from strftime('%s'), which
+    reads the offset, plus the fraction from the text, as julianday() is only exact to ~50 µs.
+    `with_params`: the statement is executed with parameters, so a literal % is doubled.
+    """
+    if vendor == "postgresql":
+        return f"(EXTRACT(EPOCH FROM ({end} - {start})) * 1000000)::bigint"
+
+    def fraction(column: str) -> str:
+        return (
+            f"(CASE WHEN substr({column}, 20, 1) = '.' "
+            f"THEN CAST(substr({column}, 21, 6) AS INTEGER) ELSE 0 END)"
+        )
+
+    seconds = "'%%s'" if with_params else "'%s'"
+    return (
+        f"((CAST(strftime({seconds}, {end}) AS INTEGER)"
+        f" - CAST(strftime({seconds}, {start}) AS INTEGER))"
+        f" * 1000000 + {fraction(end)} - {fraction(start)})"
+    )
+
+
+def micros_between(start: dt.datetime, end: dt.datetime) -> int:
+    """Whole microseconds from `start` to `end` (both aware)."""
+    return (end - start) // dt.timedelta(microseconds=1)

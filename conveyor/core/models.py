@@ -66,6 +66,9 @@ class AuditAction(models.TextChoices):
     CANCEL = "cancel", pgettext_lazy("audit action", "Cancelled")
     REVOKE = "revoke", pgettext_lazy("audit action", "Revoked")
     IMPORT = "import", pgettext_lazy("audit action", "Imported")
+    # On the user's record: the device itself (and its secret) is never logged.
+    TOTP_ON = "totp_on", pgettext_lazy("audit action", "Two-factor login turned on")
+    TOTP_OFF = "totp_off", pgettext_lazy("audit action", "Two-factor login turned off")
 
 
 class AuditEntry(models.Model):

@@ -44,7 +44,7 @@ from django.db import IntegrityError, connection, models, transaction
 from conveyor.accounts.models import Role, SalesPlan, Team, User
 from conveyor.analytics.models import Expense
 from conveyor.core.audit import audit_summary
-from conveyor.core.db import statistics_refresh
+from conveyor.core.db import micros_between_sql, statistics_refresh
 from conveyor.core.fields import max_length
 from conveyor.core.phones import normalize_phone
 from conveyor.dataset.bulk import Db, IdAllocator, model_defaults
@@ -1498,25 +1498,32 @@ class _Importer:
         # with left_at = the next row's time (LEAD over the deal's rows in order). A chunk
         # holds whole deals, so the window sees each deal's full history.
         written = 0
+        stay = micros_between_sql(connection.vendor, "h.at", "h.left_at")
         for low, high in ranges:
             written += db.execute(
                 f"""
                 INSERT INTO {StageChange._meta.db_table}
-                    (deal_id, kind, from_stage_id, to_stage_id, at, left_at, user_id)
-                SELECT deal_id, kind, from_stage_id, to_stage_id, at,
-                       CASE WHEN to_stage_id IS NOT NULL
-                            THEN LEAD(at) OVER (PARTITION BY deal_id ORDER BY at, seq) END,
-                       user_id
+                    (deal_id, kind, from_stage_id, to_stage_id, at, left_at, user_id,
+                     stay_us, deal_pipeline_id, deal_opened_at)
+                SELECT h.deal_id, h.kind, h.from_stage_id, h.to_stage_id, h.at, h.left_at,
+                       h.user_id, {stay}, d.pipeline_id, d.opened_at
                 FROM (
-                    SELECT deal_id, seq, kind, from_stage_id, to_stage_id, at, user_id
-                    FROM {T_CHANGE}
-                    WHERE deal_id BETWEEN %s AND %s
-                    UNION ALL
-                    SELECT d.id, %s, d.status, l.stage_id, NULL, d.closed_at, NULL
-                    FROM {T_DEAL} d JOIN {T_LAST} l ON l.deal_id = d.id
-                    WHERE d.status <> %s AND d.id BETWEEN %s AND %s
-                ) history
-                ORDER BY deal_id, at, seq
+                    SELECT deal_id, seq, kind, from_stage_id, to_stage_id, at, user_id,
+                           CASE WHEN to_stage_id IS NOT NULL
+                                THEN LEAD(at) OVER (PARTITION BY deal_id ORDER BY at, seq)
+                           END AS left_at
+                    FROM (
+                        SELECT deal_id, seq, kind, from_stage_id, to_stage_id, at, user_id
+                        FROM {T_CHANGE}
+                        WHERE deal_id BETWEEN %s AND %s
+                        UNION ALL
+                        SELECT d.id, %s, d.status, l.stage_id, NULL, d.closed_at, NULL
+                        FROM {T_DEAL} d JOIN {T_LAST} l ON l.deal_id = d.id
+                        WHERE d.status <> %s AND d.id BETWEEN %s AND %s
+                    ) changes
+                ) h
+                JOIN {T_DEAL} d ON d.id = h.deal_id
+                ORDER BY h.deal_id, h.at, h.seq
                 """,
                 [low, high, OUTCOME_SEQ, OPEN, low, high],
             )

@@ -6,10 +6,11 @@ so accepting it reuses the person instead of recording a duplicate. The inbox is
 any active user may act on an inbox lead, but the deal opened on acceptance must be owned by
 someone the actor may assign.
 
-Accepting, merging and rejecting a lead, and the settings (web forms, qualifying questions,
-routing rules), are audited
-(`conveyor.core.audit`) in the same transaction; receiving and routing are not (the lead itself
-records when and how it came and where routing proposed it).
+Receiving a lead (one creation entry, whatever the channel: who sent it in, or nobody for a
+public form or a mailbox, with the channel among its values), accepting, merging and rejecting
+it, and the settings (web forms, qualifying questions, routing rules), are audited
+(`conveyor.core.audit`) in the same transaction; routing is not (the lead itself records where
+routing proposed it, and an automatic acceptance is audited as an acceptance by the system).
 """
 
 from __future__ import annotations
@@ -40,7 +41,7 @@ from conveyor.accounts.permissions import (
     scope,
 )
 from conveyor.core import ratelimit
-from conveyor.core.audit import audit_record, audit_saved, audit_snapshot
+from conveyor.core.audit import audit_editing, audit_record, audit_saved, audit_snapshot
 from conveyor.core.db import locked_or_refuse, next_position
 from conveyor.core.errors import PermissionDenied, ServiceError, full_clean_or_refuse
 from conveyor.core.models import AuditAction
@@ -94,8 +95,14 @@ def lead_receive(
     form: LeadForm | None = None,
     is_suspected_spam: bool = False,
     answers: Mapping[str, Any] | None = None,
+    by: User | None = None,
+    audit_note: str = "",
 ) -> Lead:
     """Record an incoming lead in the inbox; an idempotency key already seen returns that lead.
+
+    `by` is who sent it in, for the audit log (the API token's user, the user typing it in);
+    None for the public channels (web forms, mail), whose entry the system makes. `audit_note`
+    says more on the entry (which API token).
 
     A suspected-spam lead is recorded like any other, only marked, so a person can still look.
     `answers` (to the segment's qualifying questions, keyed by question id) are scored first;
@@ -140,6 +147,9 @@ def lead_receive(
     try:
         with transaction.atomic():
             lead.save()
+            # One INSERT per lead (intake speed is benchmarked): the values it came with,
+            # the personal ones marked changed but not kept.
+            audit_record(actor=by, instance=lead, action=AuditAction.CREATE, note=audit_note)
     except IntegrityError:
         # The same key arrived concurrently and the other request won: return its lead.
         earlier = Lead.objects.filter(idempotency_key=idempotency_key).first()
@@ -147,7 +157,7 @@ def lead_receive(
             raise
         return earlier
     if answers:
-        lead = lead_qualify(lead_id=lead.pk, answers=answers, by=None)
+        lead = lead_qualify(lead_id=lead.pk, answers=answers, by=by)
     _route_safely(lead)
     lead.refresh_from_db()
     lead_received.send(sender=Lead, lead=lead)
@@ -317,6 +327,38 @@ def lead_reject_spam_bulk(*, lead_ids: list[int], by: User | None) -> list[BulkR
     for lead_id in lead_ids:
         try:
             lead_reject_spam(lead_id=lead_id, by=by)
+        except ServiceError as error:
+            results.append(BulkResult(lead_id=lead_id, ok=False, message=error.message))
+        else:
+            results.append(BulkResult(lead_id=lead_id, ok=True))
+    return results
+
+
+@transaction.atomic
+def _lead_merge_into_known(*, lead_id: int, by: User | None) -> Lead:
+    """Merge an inbox lead into the person intake linked it to (same phone or e-mail)."""
+    lead = _lock_inbox_lead(lead_id, by)
+    if lead.person_id is None:
+        # Guessing a person by name would merge strangers; a person has to choose one.
+        raise ServiceError(
+            _("No known person to merge into: merge this lead by hand."), field="person"
+        )
+    return lead_merge(lead_id=lead.pk, person_id=lead.person_id, by=by)
+
+
+def lead_merge_bulk(
+    *, lead_ids: list[int], by: User | None, person_id: int | None = None
+) -> list[BulkResult]:
+    """Merge each lead in its own transaction: into `person_id` when given, else into the
+    person intake linked it to. A lead with no such person, or whose person the actor may not
+    see (it reads as missing), is refused and left untouched; the others still go through."""
+    results = []
+    for lead_id in lead_ids:
+        try:
+            if person_id is None:
+                _lead_merge_into_known(lead_id=lead_id, by=by)
+            else:
+                lead_merge(lead_id=lead_id, person_id=person_id, by=by)
         except ServiceError as error:
             results.append(BulkResult(lead_id=lead_id, ok=False, message=error.message))
         else:
@@ -1021,14 +1063,9 @@ def routing_rule_save(
     team, which a head of sales must head; a fixed manager must be active and someone the
     actor may give deals to. Switching a rule off keeps it for later."""
     _require_intake_settings(by)
-    before = None
-    if rule_id is None:
-        rule = RoutingRule()
-    else:
-        rule = locked_or_refuse(
-            RoutingRule, rule_id, _("This routing rule does not exist."), field="rule"
-        )
-        before = audit_snapshot(rule)
+    rule, before = audit_editing(
+        RoutingRule, rule_id, _("This routing rule does not exist."), field="rule"
+    )
     if pipeline.process != Process.CONVERSION or not pipeline.is_active:
         raise ServiceError(_("Route leads into an active conversion pipeline."), field="pipeline")
     if segment is not None and pipeline.segment_id not in (None, segment.pk):

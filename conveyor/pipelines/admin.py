@@ -66,7 +66,10 @@ class DealAdmin(AuditedAdmin[Deal]):
     raw_id_fields = ["person", "owner"]
     list_select_related = ["person", "pipeline", "stage", "owner"]
     # State changes go through the services (history, locking); the admin only shows them.
+    # The pipeline and opening time are copied onto the history too (deal_transfer moves it).
     readonly_fields = [
+        "pipeline",
+        "opened_at",
         "stage",
         "status",
         "closed_at",
@@ -81,7 +84,8 @@ class DealAdmin(AuditedAdmin[Deal]):
 
 
 @admin.register(StageChange)
-class StageChangeAdmin(admin.ModelAdmin[StageChange]):
+class StageChangeAdmin(AuditedAdmin[StageChange]):
+    # Shown, never added or changed by hand; a row deleted here (or with its deal) is recorded.
     list_display = ["deal", "kind", "from_stage", "to_stage", "at", "user"]
     list_filter = ["kind"]
     raw_id_fields = ["deal"]

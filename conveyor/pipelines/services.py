@@ -15,6 +15,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Sequence
 from decimal import Decimal
+from typing import Any
 
 from django.conf import settings
 from django.db import transaction
@@ -30,8 +31,15 @@ from conveyor.accounts.permissions import (
     require_owner_access,
     require_settings_access,
 )
-from conveyor.core.audit import Changes, audit_record, audit_rows, audit_saved, audit_snapshot
-from conveyor.core.db import locked_or_refuse, next_position
+from conveyor.core.audit import (
+    Changes,
+    audit_editing,
+    audit_record,
+    audit_rows,
+    audit_saved,
+    audit_snapshot,
+)
+from conveyor.core.db import locked_or_refuse, micros_between, next_position
 from conveyor.core.errors import ConflictError, ServiceError, full_clean_or_refuse
 from conveyor.core.fields import max_length
 from conveyor.core.models import AuditAction
@@ -103,8 +111,17 @@ def _close_current_interval(deal: Deal, at: dt.datetime) -> None:
             _("The change cannot be dated before the deal entered its current stage."),
             field="at",
         )
+    # The open stay began when the deal entered its stage (`stage_entered_at` is that change's
+    # `at`), so its length is known without reading the row.
     StageChange.objects.filter(deal=deal, to_stage__isnull=False, left_at__isnull=True).update(
-        left_at=at
+        left_at=at, stay_us=micros_between(deal.stage_entered_at, at)
+    )
+
+
+def _history_append(deal: Deal, **fields: Any) -> StageChange:
+    """Append one change to the deal's history, with the cohort keys the reports read."""
+    return StageChange.objects.create(
+        deal=deal, deal_pipeline_id=deal.pipeline_id, deal_opened_at=deal.opened_at, **fields
     )
 
 
@@ -176,9 +193,7 @@ def deal_open(
         stage_entered_at=at,
         max_position=stage.position,
     )
-    change = StageChange.objects.create(
-        deal=deal, kind=ChangeKind.ENTER, to_stage=stage, at=at, user=by
-    )
+    change = _history_append(deal, kind=ChangeKind.ENTER, to_stage=stage, at=at, user=by)
     audit_record(actor=by, instance=deal, action=AuditAction.CREATE)
     deal_changed.send(sender=Deal, deal=deal, change=change, by=by)
     return deal
@@ -205,8 +220,8 @@ def deal_move(
         _require_mandatory_playbook(deal)
     before = audit_snapshot(deal)
     _close_current_interval(deal, at)
-    change = StageChange.objects.create(
-        deal=deal, kind=ChangeKind.MOVE, from_stage=deal.stage, to_stage=stage, at=at, user=by
+    change = _history_append(
+        deal, kind=ChangeKind.MOVE, from_stage=deal.stage, to_stage=stage, at=at, user=by
     )
     deal.stage = stage
     deal.stage_entered_at = at
@@ -237,9 +252,7 @@ def deal_win(
     _require_mandatory_playbook(deal)
     before = audit_snapshot(deal)
     _close_current_interval(deal, at)
-    change = StageChange.objects.create(
-        deal=deal, kind=ChangeKind.WON, from_stage=deal.stage, at=at, user=by
-    )
+    change = _history_append(deal, kind=ChangeKind.WON, from_stage=deal.stage, at=at, user=by)
     deal.amount = _check_amount(deal.amount if amount is None else amount)
     deal.status = DealStatus.WON
     deal.closed_at = at
@@ -295,9 +308,7 @@ def deal_lose(
         )
     before = audit_snapshot(deal)
     _close_current_interval(deal, at)
-    change = StageChange.objects.create(
-        deal=deal, kind=ChangeKind.LOST, from_stage=deal.stage, at=at, user=by
-    )
+    change = _history_append(deal, kind=ChangeKind.LOST, from_stage=deal.stage, at=at, user=by)
     deal.status = DealStatus.LOST
     deal.closed_at = at
     deal.lost_reason = reason
@@ -343,8 +354,8 @@ def deal_reopen(
     _check_stage(deal.pipeline, stage)
     was_won = deal.status == DealStatus.WON
     before = audit_snapshot(deal)
-    change = StageChange.objects.create(
-        deal=deal, kind=ChangeKind.REOPENED, from_stage=deal.stage, to_stage=stage, at=at, user=by
+    change = _history_append(
+        deal, kind=ChangeKind.REOPENED, from_stage=deal.stage, to_stage=stage, at=at, user=by
     )
     deal.status = DealStatus.OPEN
     deal.closed_at = None
@@ -388,8 +399,8 @@ def deal_transfer(
     stage = _entry_stage(pipeline, stage)
     before = audit_snapshot(deal)
     _close_current_interval(deal, at)
-    change = StageChange.objects.create(
-        deal=deal, kind=ChangeKind.MOVE, from_stage=deal.stage, to_stage=stage, at=at, user=by
+    change = _history_append(
+        deal, kind=ChangeKind.MOVE, from_stage=deal.stage, to_stage=stage, at=at, user=by
     )
     deal.pipeline = pipeline
     deal.stage = stage
@@ -398,6 +409,8 @@ def deal_transfer(
     deal.max_position = stage.position
     deal.version = F("version") + 1
     deal.save(update_fields=["pipeline", "stage", "stage_entered_at", "max_position", "version"])
+    # The whole history now belongs to the new pipeline's cohort, as the deal does.
+    StageChange.objects.filter(deal=deal).update(deal_pipeline=pipeline)
     deal.refresh_from_db(fields=["version"])
     audit_record(actor=by, instance=deal, action=AuditAction.TRANSFER, before=before)
     deal_changed.send(sender=Deal, deal=deal, change=change, by=by)
@@ -782,16 +795,10 @@ def loss_reason_save(
     pipeline; stages (of its pipeline, when it has one) narrow it to those stages. A reason
     in use is switched off rather than removed: the deals lost for it keep it."""
     _require_process_settings(by)
-    before = None
-    old_stages: list[int] = []
-    if reason_id is None:
-        reason = LossReason()
-    else:
-        reason = locked_or_refuse(
-            LossReason, reason_id, _("This loss reason does not exist."), no_key=True
-        )
-        before = audit_snapshot(reason)
-        old_stages = sorted(reason.stages.values_list("pk", flat=True))
+    reason, before = audit_editing(
+        LossReason, reason_id, _("This loss reason does not exist."), no_key=True
+    )
+    old_stages = [] if reason.pk is None else sorted(reason.stages.values_list("pk", flat=True))
     if pipeline is not None and any(stage.pipeline_id != pipeline.pk for stage in stages):
         raise ServiceError(_("Choose stages of the reason's own pipeline only."), field="stages")
     reason.name = name.strip()

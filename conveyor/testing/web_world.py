@@ -32,7 +32,7 @@ from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 from django.utils import timezone
 
-from conveyor.accounts.models import ApiToken, Role, SalesPlan, Team, User
+from conveyor.accounts.models import ApiToken, Holiday, Role, SalesPlan, Team, User
 from conveyor.accounts.permissions import can_manage_settings
 from conveyor.accounts.services import sales_plan_save, token_create
 from conveyor.analytics.models import Expense, Hypothesis
@@ -42,6 +42,7 @@ from conveyor.automation.models import (
     Action,
     AutomationRule,
     EmailTemplate,
+    EmailTemplateText,
     Trigger,
     WebhookEndpoint,
 )
@@ -145,8 +146,11 @@ class WebWorld:
     cadence: Cadence
     step: CadenceStep
     rule: AutomationRule
+    email_template: EmailTemplate
+    webhook: WebhookEndpoint
     plan: SalesPlan
     expense: Expense
+    holiday: Holiday
     company: Company
     person: Person
     referrer: Person
@@ -329,6 +333,10 @@ def build_world(
 
     template = EmailTemplate.objects.create(name="Template")
     p.paint(template, "email_template", "name")
+    template_text = EmailTemplateText.objects.create(
+        template=template, language="en", subject="Hello", body="Text"
+    )
+    p.paint(template_text, "email_template_text", "subject", "body")
     endpoint = WebhookEndpoint.objects.create(
         name="Webhook", url="https://hooks.example/in", secret="s3cret"
     )
@@ -377,6 +385,8 @@ def build_world(
         note="",
     )
     p.paint(expense, "expense", "channel", "note")
+    holiday = Holiday.objects.create(date=month + dt.timedelta(days=40))
+    p.paint(holiday, "holiday", "name")
     hypothesis = Hypothesis.objects.create(
         title="Hypothesis", stage=first, started_on=today - dt.timedelta(days=10)
     )
@@ -516,8 +526,11 @@ def build_world(
         cadence=cadence,
         step=step,
         rule=rule,
+        email_template=template,
+        webhook=endpoint,
         plan=plan,
         expense=expense,
+        holiday=holiday,
         company=company,
         person=person,
         referrer=referrer,
@@ -1042,6 +1055,82 @@ def _settings_routes() -> dict[str, RouteUse]:
                 amount="333",
                 note=lambda w: w.say("post.expense.note"),
             )
+        ),
+        "web:settings-holidays": RouteUse(_get("web:settings-holidays")),
+        "web:settings-holiday-new": RouteUse(
+            _get("web:settings-holiday-new"),
+            _post(
+                "web:settings-holiday-new",
+                lambda w: {
+                    "date": (w.holiday.date + dt.timedelta(days=1)).isoformat(),
+                    "name": w.say("post.holiday"),
+                },
+            ),
+        ),
+        "web:settings-holiday": _use(
+            _edit(
+                "web:settings-holiday",
+                lambda w: w.holiday,
+                lambda w, r: f.HolidayForm(instance=r),
+                name=lambda w: w.say("post.holiday.rename"),
+            )
+        ),
+        "web:settings-holiday-delete": RouteUse(
+            _at("web:settings-holiday-delete", lambda w: (w.holiday.pk,)),
+            _post_at("web:settings-holiday-delete", lambda w: (w.holiday.pk,), lambda w: {}),
+        ),
+        "web:settings-email-templates": RouteUse(_get("web:settings-email-templates")),
+        "web:settings-email-template-new": RouteUse(
+            _get("web:settings-email-template-new"),
+            _post(
+                "web:settings-email-template-new",
+                lambda w: {
+                    "name": w.say("post.email_template", 120),
+                    "is_active": "on",
+                    "subject_en": w.say("post.email_template.subject", 200),
+                    "format_en": "text",
+                    "body_en": w.say("post.email_template.body"),
+                    "format_ru": "text",
+                    "format_bg": "html",
+                },
+            ),
+        ),
+        "web:settings-email-template": _use(
+            _edit(
+                "web:settings-email-template",
+                lambda w: w.email_template,
+                lambda w, r: f.EmailTemplateForm(instance=r),
+                subject_ru=lambda w: w.say("post.email_template.subject_ru", 200),
+                body_ru="<p>Здравейте, <b>{{ person.first_name }}</b></p>",
+                format_ru="html",
+            )
+        ),
+        "web:settings-webhooks": RouteUse(_get("web:settings-webhooks")),
+        "web:settings-webhook-new": RouteUse(
+            _get("web:settings-webhook-new"),
+            _post(
+                "web:settings-webhook-new",
+                lambda w: {
+                    "name": w.say("post.webhook", 120),
+                    # A public address as a literal: the SSRF guard resolves it without DNS.
+                    "url": "https://93.184.215.14/conveyor",
+                    "events": ["deal_won", "deal_lost"],
+                    "is_active": "on",
+                },
+            ),
+        ),
+        "web:settings-webhook": _use(
+            _edit(
+                "web:settings-webhook",
+                lambda w: w.webhook,
+                lambda w, r: f.WebhookForm(instance=r),
+                url="https://93.184.215.14/renamed",
+                name=lambda w: w.say("post.webhook.rename", 120),
+            )
+        ),
+        "web:settings-webhook-rotate": RouteUse(
+            _at("web:settings-webhook-rotate", lambda w: (w.webhook.pk,)),
+            _post_at("web:settings-webhook-rotate", lambda w: (w.webhook.pk,), lambda w: {}),
         ),
     }
 

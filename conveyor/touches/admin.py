@@ -33,6 +33,6 @@ class CadenceAdmin(AuditedAdmin[Cadence]):
 
 
 @admin.register(CadenceRun)
-class CadenceRunAdmin(admin.ModelAdmin[CadenceRun]):
+class CadenceRunAdmin(AuditedAdmin[CadenceRun]):
     list_display = ["cadence", "deal", "stage", "started_at", "stopped_at"]
     raw_id_fields = ["deal"]

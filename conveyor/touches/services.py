@@ -17,6 +17,7 @@ from conveyor.accounts.permissions import require_owner_access, require_settings
 from conveyor.core.audit import (
     Changes,
     audit_deleted,
+    audit_editing,
     audit_record,
     audit_saved,
     audit_snapshot,
@@ -275,16 +276,10 @@ def cadence_save(
     rhythm is what deals without a running cadence are held to; making one the default takes
     that from the previous one."""
     _require_cadence_settings(by)
-    before = None
-    old_stages: list[int] = []
-    if cadence_id is None:
-        cadence = Cadence()
-    else:
-        cadence = locked_or_refuse(
-            Cadence, cadence_id, _("This cadence does not exist."), field="cadence"
-        )
-        before = audit_snapshot(cadence)
-        old_stages = sorted(cadence.stages.values_list("pk", flat=True))
+    cadence, before = audit_editing(
+        Cadence, cadence_id, _("This cadence does not exist."), field="cadence"
+    )
+    old_stages = [] if cadence.pk is None else sorted(cadence.stages.values_list("pk", flat=True))
     new_stages = sorted(stage.pk for stage in stages)
     if any(stage.is_archived for stage in stages if stage.pk not in old_stages):
         raise ServiceError(_("An archived stage cannot get a cadence."), field="stages")

@@ -150,6 +150,12 @@ class TaskForm(DealActionForm):
     kind = forms.ChoiceField(label=_("Kind"), choices=TouchKind.choices)
     channel = forms.ChoiceField(label=_("Channel"), choices=Channel.choices)
 
+    def __init__(self, *args: Any, deal: Deal, **kwargs: Any) -> None:
+        # Shown beside the touch form, which has a Kind and a Channel too: ids of their own keep
+        # each label naming its own field.
+        kwargs.setdefault("auto_id", "task-%s")
+        super().__init__(*args, deal=deal, **kwargs)
+
 
 class LeadForm(forms.Form):
     """A lead taken by hand or on a call: a name and a phone (or e-mail) are enough."""
@@ -195,12 +201,36 @@ class LeadActionForm(LeadAcceptOptions):
 
 
 class LeadBulkForm(LeadAcceptOptions):
+    """The inbox toolbar: accept, merge or reject the selected leads. Merging goes into each
+    lead's known person (`merge`) or into the one person whose id is typed (`merge_into`)."""
+
     leads = forms.ModelMultipleChoiceField(
         queryset=Lead.objects.all(), label=_("Leads"), widget=forms.CheckboxSelectMultiple
     )
     action = forms.ChoiceField(
-        label=_("Action"), choices=[("accept", _("Accept")), ("spam", _("Spam"))]
+        label=_("Action"),
+        choices=[
+            ("accept", _("Accept")),
+            ("merge", _("Merge")),
+            ("merge_into", _("Merge")),
+            ("spam", _("Spam")),
+        ],
     )
+    person = forms.IntegerField(label=_("Person id"), required=False, min_value=1)
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        action, person = data.get("action"), data.get("person")
+        if action == "merge_into" and person is None:
+            self.add_error("person", _("Enter the id of the person to merge into."))
+        elif action not in (None, "merge_into") and person is not None:
+            # Enter in the person field submits the toolbar's first button (accept): a typed
+            # id means the user meant to merge, so nothing is accepted or rejected on a guess.
+            self.add_error(
+                "person",
+                _("Clear the person id: it is only for merging into that person."),
+            )
+        return data
 
 
 FORM_FIELD_CHOICES = [

@@ -18,13 +18,15 @@ from django.conf import settings
 from django.db.models import Model, Q, QuerySet
 from django.utils.translation import gettext_lazy as _
 
-from conveyor.accounts.models import Role, SalesPlan, Team, User
+from conveyor.accounts.models import Holiday, Role, SalesPlan, Team, User
 from conveyor.accounts.selectors import managed_teams, managed_users
 from conveyor.analytics.models import Expense
 from conveyor.automation.models import (
     Action,
     AutomationRule,
+    BodyFormat,
     EmailTemplate,
+    Trigger,
     WebhookEndpoint,
 )
 from conveyor.core.errors import ServiceError
@@ -612,3 +614,106 @@ class ExpenseForm(SettingsForm):
                 "divides the spend by the leads and customers of that source."
             ),
         }
+
+
+class HolidayForm(SettingsForm):
+    class Meta:
+        model = Holiday
+        fields = ["date", "name"]
+        widgets = {"date": DateInput()}
+        help_texts = {
+            "date": _(
+                "Tasks planned from now on skip it, like a weekend day; tasks already planned "
+                "keep their dates."
+            ),
+        }
+
+
+# --- E-mail templates and webhooks ---------------------------------------------------------------
+
+
+class EmailTemplateForm(SettingsForm):
+    """A template's name and, per language of the installation, its subject, format and text.
+    A language left empty has no text (the client gets another language's)."""
+
+    class Meta:
+        model = EmailTemplate
+        fields = ["name", "is_active"]
+        help_texts = {
+            "is_active": _("Automation rules can send only active templates."),
+        }
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        template = self.instance
+        saved = {text.language: text for text in template.texts.all()} if template.pk else {}
+        for code, _name in settings.LANGUAGES:
+            self.fields[f"subject_{code}"] = forms.CharField(
+                label=_("Subject"), max_length=200, required=False
+            )
+            self.fields[f"format_{code}"] = forms.ChoiceField(
+                label=_("Format"), choices=BodyFormat.choices, initial=BodyFormat.TEXT
+            )
+            self.fields[f"body_{code}"] = forms.CharField(
+                label=_("Text"),
+                required=False,
+                widget=forms.Textarea(attrs={"rows": 8}),
+                help_text=_(
+                    "Variables: {{ person.name }}, {{ person.first_name }}, {{ deal.title }}, "
+                    "{{ deal.amount }}, {{ manager.name }}. A formatted text may use paragraphs, "
+                    "bold, italics, lists and links; anything else is removed when saved."
+                ),
+            )
+            text = saved.get(code)
+            if text is not None:
+                self.initial[f"subject_{code}"] = text.subject
+                self.initial[f"format_{code}"] = text.format
+                self.initial[f"body_{code}"] = text.body
+
+    def language_groups(self) -> list[tuple[str, str, list[forms.BoundField]]]:
+        """(code, language name, its fields), for the page."""
+        return [
+            (code, str(name), [self[f"{part}_{code}"] for part in ("subject", "format", "body")])
+            for code, name in settings.LANGUAGES
+        ]
+
+    def texts(self) -> dict[str, tuple[str, str]]:
+        """{language: (subject, text)} of the languages written in (either box filled)."""
+        data = self.cleaned_data
+        return {
+            code: (data[f"subject_{code}"], data[f"body_{code}"])
+            for code, _name in settings.LANGUAGES
+            if data.get(f"subject_{code}", "").strip() or data.get(f"body_{code}", "").strip()
+        }
+
+    def formats(self) -> dict[str, str]:
+        return {code: self.cleaned_data[f"format_{code}"] for code, _name in settings.LANGUAGES}
+
+
+class WebhookForm(SettingsForm):
+    """An endpoint's name, address, events and switch; its secret is made and shown by the
+    page, never typed or shown back in a form."""
+
+    # A plain text box: the service checks the address (format and the SSRF guard) and says
+    # what is wrong with it on this field.
+    url = forms.CharField(
+        label=_("URL"),
+        max_length=500,
+        widget=forms.URLInput(attrs={"placeholder": "https://"}),
+        help_text=_(
+            "Where the events are POSTed. Addresses inside your network (private, local, "
+            "reserved) are refused."
+        ),
+    )
+    events = forms.MultipleChoiceField(
+        label=_("Events"),
+        choices=Trigger.choices,
+        required=False,
+        widget=forms.CheckboxSelectMultiple,
+        help_text=_("None ticked: every event."),
+    )
+
+    class Meta:
+        model = WebhookEndpoint
+        fields = ["name", "url", "events", "is_active"]
+        help_texts = {"is_active": _("A switched-off webhook is not called.")}

@@ -4,6 +4,8 @@ password or a token."""
 from __future__ import annotations
 
 import pytest
+from django.test import Client
+from django.urls import reverse
 
 from conftest import Cast
 from conveyor.accounts.models import ApiToken, Role, Team, User
@@ -46,3 +48,30 @@ def test_a_token_is_recorded_when_made_and_revoked_never_its_secret(cast: Cast) 
     token = ApiToken.objects.get()
     log = str(list(AuditEntry.objects.values_list("changes", flat=True)))
     assert new.raw not in log and token.key_hash not in log and token.prefix not in log
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_password_set_on_the_admins_password_page_is_recorded_without_the_hash(
+    cast: Cast,
+) -> None:
+    # Transactional: Django's password page runs outside any transaction of its own.
+    cast.owner.is_staff = cast.owner.is_superuser = True
+    cast.owner.save()
+    client = Client()
+    client.force_login(cast.owner)
+    response = client.post(
+        reverse("admin:auth_user_password_change", args=[cast.manager.pk]),
+        {
+            "password1": "Brand-new-pass-42",
+            "password2": "Brand-new-pass-42",
+            "usable_password": "true",
+        },
+    )
+    assert response.status_code == 302, response.content.decode()[:2000]
+    entry = log_of(cast.manager)[-1]
+    assert (entry.action, entry.actor_id, entry.changes) == (
+        AuditAction.UPDATE,
+        cast.owner.pk,
+        {"password": None},
+    )
+    assert User.objects.get(pk=cast.manager.pk).password not in str(entry.changes)

@@ -43,6 +43,7 @@ joined to touches) and finished time by stage: seven.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import math
 from collections import defaultdict
@@ -58,7 +59,7 @@ from django.utils.translation import gettext_lazy as _
 from conveyor.analytics.filters import ReportFilter
 from conveyor.analytics.metrics.conveyor_path import leads, new_customer_deals
 from conveyor.analytics.models import Expense
-from conveyor.analytics.queries import MS_PER_HOUR, ElapsedMs, money, rate
+from conveyor.analytics.queries import MS_PER_HOUR, finished_stays, money, rate
 from conveyor.analytics.reports import Report, Table
 from conveyor.pipelines.models import Deal, DealStatus, Process, Stage, StageChange
 
@@ -207,14 +208,16 @@ def _gather(f: ReportFilter) -> list[_PipelineFigures]:
     ):
         if stage_id in by_stage:
             by_stage[stage_id].touches += touches
-    for stage_id, ms in (
-        stays.filter(left_at__isnull=False)
-        .values("to_stage_id")
-        .annotate(ms=Sum(ElapsedMs("left_at", "at")))
-        .values_list("to_stage_id", "ms")
+    # Time spent: the finished stays' lengths kept on the stage changes, with the cohort keys
+    # beside them (no join to the deals for the window and pipelines).
+    finished = finished_stays(
+        window, scope=dataclasses.replace(f, pipeline=None).deal_q("deal__")
+    ).filter(_pipelines_q(f, "deal_"), to_stage__pipeline=F("deal_pipeline"))
+    for stage_id, us in (
+        finished.values("to_stage_id").annotate(us=Sum("stay_us")).values_list("to_stage_id", "us")
     ):
         if stage_id in by_stage:
-            by_stage[stage_id].ms += float(ms or 0)
+            by_stage[stage_id].ms += (us or 0) / 1000
     return list(pipelines.values())
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 from django.utils.translation import gettext_lazy as _
@@ -11,7 +12,8 @@ from conveyor.analytics.filters import ReportFilter
 from conveyor.analytics.reports import Report, Table
 
 
-def run(f: ReportFilter) -> dict[str, Any]:
+def run(f: ReportFilter, *, hours: bool = True) -> dict[str, Any]:
+    """The report; `hours=False` leaves out the time in stage (the dashboard shows counts)."""
     if f.pipeline is None:
         raise ValueError("the funnel is about one pipeline")
     return queries.funnel(
@@ -19,7 +21,10 @@ def run(f: ReportFilter) -> dict[str, Any]:
         date_from=f.date_from,
         date_to=f.date_to,
         scope=f.deal_q(),
-        change_scope=f.deal_q("deal__"),
+        # The pipeline is matched on the stage changes themselves (their deal's pipeline is
+        # kept on them): no join to the deals unless another filter needs one.
+        change_scope=dataclasses.replace(f, pipeline=None).deal_q("deal__"),
+        hours=hours,
     )
 
 

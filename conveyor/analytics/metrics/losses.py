@@ -11,8 +11,9 @@ by pipeline + position + stage name. A deal's stage is the stage it was lost at 
 reasons are grouped by name (reasons of the same name in different pipelines are one reason).
 Only stages with at least one loss are listed.
 
-One query: a GROUP BY over the lost deals by (stage, reason) with the refused-by-us count; the
-rows, shares and top reasons are folded in Python from those few groups.
+Three queries: a GROUP BY over the lost deals by (stage id, reason id) with the refused-by-us
+count, on the deal table alone, then the names of those few stages and reasons; the rows, shares
+and top reasons are folded in Python from those few groups.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from django.utils.translation import gettext_lazy as _
 from conveyor.analytics.filters import ReportFilter
 from conveyor.analytics.queries import rate
 from conveyor.analytics.reports import Report, Table
-from conveyor.pipelines.models import Deal, DealStatus
+from conveyor.pipelines.models import Deal, DealStatus, LossReason, Stage
 
 COHORT = "lost_in_window"
 TOP_REASONS = 3
@@ -35,9 +36,9 @@ TOP_REASONS = 3
 
 @dataclass
 class _StageLosses:
-    pipeline: str
-    position: int
-    stage: str
+    pipeline: str | None
+    position: int | None
+    stage: str | None
     lost: int = 0
     refused_by_us: int = 0
     by_reason: dict[str | None, int] = field(default_factory=lambda: defaultdict(int))
@@ -50,7 +51,9 @@ def _by_count(counts: dict[str | None, int]) -> list[tuple[str | None, int]]:
 
 def run(f: ReportFilter) -> dict[str, Any]:
     window = f.window
-    groups = (
+    # Grouped by ids on the deal table alone: joining the names into the GROUP BY looked up a
+    # stage, its pipeline and a reason for every lost deal (seconds on SQLite at 1M deals).
+    groups = list(
         Deal.objects.filter(
             f.deal_q(),
             status=DealStatus.LOST,
@@ -58,17 +61,22 @@ def run(f: ReportFilter) -> dict[str, Any]:
             closed_at__lt=window.end,
         )
         .order_by()
-        .values(
-            "lost_stage_id",
-            "lost_stage__pipeline__name",
-            "lost_stage__position",
-            "lost_stage__name",
-            "lost_reason__name",
-        )
+        .values("lost_stage_id", "lost_reason_id")
         .annotate(
             deals=Count("pk"),
             refused=Count("pk", filter=Q(refused_by_us=True), output_field=IntegerField()),
         )
+    )
+    stage_names: dict[int, Any] = {
+        row["pk"]: row
+        for row in Stage.objects.filter(pk__in={group["lost_stage_id"] for group in groups})
+        .order_by()
+        .values("pk", "pipeline__name", "position", "name")
+    }
+    reason_names: dict[int, str] = dict(
+        LossReason.objects.filter(pk__in={group["lost_reason_id"] for group in groups})
+        .order_by()
+        .values_list("pk", "name")
     )
 
     stages: dict[int | None, _StageLosses] = {}
@@ -77,13 +85,14 @@ def run(f: ReportFilter) -> dict[str, Any]:
     for group in groups:
         deals: int = group["deals"]
         refused: int = group["refused"]
-        reason: str | None = group["lost_reason__name"]
+        reason = reason_names.get(group["lost_reason_id"])
         stage = stages.get(group["lost_stage_id"])
         if stage is None:
+            names: dict[str, Any] = stage_names.get(group["lost_stage_id"], {})
             stage = stages[group["lost_stage_id"]] = _StageLosses(
-                pipeline=group["lost_stage__pipeline__name"],
-                position=group["lost_stage__position"],
-                stage=group["lost_stage__name"],
+                pipeline=names.get("pipeline__name"),
+                position=names.get("position"),
+                stage=names.get("name"),
             )
         stage.lost += deals
         stage.refused_by_us += refused

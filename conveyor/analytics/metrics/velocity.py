@@ -12,20 +12,21 @@ Days to win: the deals WON in the window (by `closed_at`), days from `opened_at`
 median, 90th percentile (linear interpolation), mean and count, also split first purchase
 (purchase number 1) vs repeat (2 and more).
 
-Three queries whatever the data size: the finished intervals grouped by stage, the stages to
+A fixed number of queries whatever the data size: the finished intervals by stage, the stages to
 list, and the won deals. On PostgreSQL the percentiles are `percentile_cont` aggregates; SQLite
-has none, so there the (key, duration) pairs are streamed and interpolated in Python, as
-`queries.stage_hours_in_python` does.
+has none, so there the stay percentiles are read rank by rank from an index
+(`queries.stay_quantiles`) and the days to win streamed and interpolated in Python.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from array import array
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from django.db.models import Avg, Count, IntegerField, Q
+from django.db.models import Avg, Count, Exists, IntegerField, OuterRef, Q
 from django.utils.translation import gettext_lazy as _
 
 from conveyor.analytics.filters import ReportFilter
@@ -35,12 +36,14 @@ from conveyor.analytics.queries import (
     P90,
     ElapsedMs,
     PercentilesCont,
+    finished_stays,
     interpolate,
     on_postgresql,
+    stay_quantiles,
     stream_rows,
 )
 from conveyor.analytics.reports import Report, Table
-from conveyor.pipelines.models import Deal, DealStatus, Stage, StageChange
+from conveyor.pipelines.models import Deal, DealStatus, Stage
 
 COHORT = "opened_in_window"
 WINS = "won_in_window"
@@ -79,47 +82,28 @@ def _spread_of(values: Sequence[float]) -> _Spread:
 
 
 def _stage_spreads(f: ReportFilter) -> dict[int, _Spread]:
-    """Finished intervals of the cohort's deals, by stage id (one query, all pipelines)."""
-    window = f.window
-    intervals = StageChange.objects.filter(
-        f.deal_q("deal__"),
-        deal__opened_at__gte=window.start,
-        deal__opened_at__lt=window.end,
-        to_stage__isnull=False,
-        left_at__isnull=False,
-    ).order_by()
-    if on_postgresql(intervals):
-        rows = (
-            intervals.values("to_stage_id")
-            .annotate(
-                intervals=Count("pk"),
-                hours=PercentilesCont(ElapsedMs("left_at", "at"), FRACTIONS),
-            )
-            .values_list("to_stage_id", "intervals", "hours")
-        )
-        return {
-            stage_id: _Spread(count=count, median=median, p90=p90)
-            for stage_id, count, (median, p90) in rows
-        }
-    by_stage: dict[int, array[float]] = {}
-    pairs = intervals.annotate(elapsed=ElapsedMs("left_at", "at")).values_list(
-        "to_stage_id", "elapsed"
-    )
-    for stage_id, elapsed in stream_rows(pairs):
-        values = by_stage.get(stage_id)
-        if values is None:
-            values = by_stage[stage_id] = array("d")
-        values.append(elapsed)
-    return {stage_id: _spread_of(values) for stage_id, values in by_stage.items()}
+    """Finished intervals of the cohort's deals, by stage id (all pipelines, or the chosen
+    one through the pipeline kept on each stage change)."""
+    others = dataclasses.replace(f, pipeline=None).deal_q("deal__")
+    stays = finished_stays(f.window, pipeline=f.pipeline, scope=others)
+    return {
+        stage_id: _Spread(count=n, median=median / 1000, p90=p90 / 1000)
+        for stage_id, (n, (median, p90)) in stay_quantiles(stays, FRACTIONS).items()
+    }
 
 
 def _stage_rows(f: ReportFilter, spreads: dict[int, _Spread]) -> list[dict[str, Any]]:
     """One row per stage of the pipelines in play (one query)."""
     window = f.window
-    cohort_pipelines = Deal.objects.filter(
-        f.deal_q(), opened_at__gte=window.start, opened_at__lt=window.end
-    ).values("pipeline_id")
-    listed = Q(pipeline_id__in=cohort_pipelines)
+    # One probe of the (pipeline, opened_at) index per stage, rather than reading every
+    # cohort deal to list the pipelines they are in.
+    cohort = Deal.objects.filter(
+        f.deal_q(),
+        pipeline=OuterRef("pipeline"),
+        opened_at__gte=window.start,
+        opened_at__lt=window.end,
+    )
+    listed = Q(Exists(cohort))
     if f.pipeline is not None:
         listed |= Q(pipeline=f.pipeline)
     stages = (

@@ -2,7 +2,8 @@
 
 Each deal is a path of stage changes at explicit times; the derived fields are set as the
 services set them (current stage, highest position, status, closed time, loss stage and reason,
-purchase number for a win, and `left_at` of each stage change = the next change's time).
+purchase number for a win, and `left_at` of each stage change = the next change's time, with the
+deal's cohort keys and the stay's length).
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
+from conveyor.core.db import micros_between
 from conveyor.pipelines.models import (
     ChangeKind,
     Deal,
@@ -75,13 +77,17 @@ def build_deal(
     )
     previous: Stage | None = None
     for index, step in enumerate(steps):
+        left_at = times[index + 1] if step.stage and index + 1 < len(steps) else None
         StageChange.objects.create(
             deal=deal,
             kind=step.kind,
             from_stage=previous,
             to_stage=step.stage,
             at=times[index],
-            left_at=times[index + 1] if step.stage and index + 1 < len(steps) else None,
+            left_at=left_at,
+            deal_pipeline=pipeline,
+            deal_opened_at=opened_at,
+            stay_us=None if left_at is None else micros_between(times[index], left_at),
         )
         previous = step.stage
     return deal

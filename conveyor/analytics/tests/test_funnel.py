@@ -5,15 +5,20 @@ from __future__ import annotations
 
 import datetime as dt
 import random
+from fractions import Fraction
 from typing import Any
 
 import pytest
 from django.db import connection
 
 from conveyor.analytics.queries import (
+    MEDIAN,
+    P90,
+    US_PER_HOUR,
+    finished_stays,
     funnel,
-    stage_hours_in_python,
-    stage_hours_percentile_cont,
+    stay_quantiles_by_rank,
+    stay_quantiles_percentile_cont,
 )
 from conveyor.analytics.tests.history import (
     History,
@@ -32,7 +37,9 @@ from conveyor.testing.factories import pipeline_with_stages
 pytestmark = pytest.mark.django_db
 
 JAN, APR = dt.date(2026, 1, 1), dt.date(2026, 4, 1)
-QUERIES = 3  # stages, one GROUP BY over the deals, one over the stage intervals
+# Stages, one GROUP BY over the deals, the names of the loss reasons met, two for the stage
+# intervals (the counts per stage, then the values at the quantiles' ranks).
+QUERIES = 5
 
 
 @pytest.fixture
@@ -43,8 +50,10 @@ def history(pipeline: Pipeline) -> History:
 def test_funnel_whole_report(history: History, django_assert_num_queries: Any) -> None:
     with django_assert_num_queries(QUERIES) as captured:
         report = funnel(pipeline=history.pipeline, date_from=JAN, date_to=APR)
-    if connection.vendor == "postgresql":  # the percentiles are computed by the database
-        assert "PERCENTILE_CONT(ARRAY[0.5, 0.9]" in captured.captured_queries[-1]["sql"]
+    # The stays are read from the stage changes alone (the cohort keys kept on them), not
+    # joined to the deals.
+    for query in captured.captured_queries[-2:]:
+        assert "pipelines_stagechange" in query["sql"] and "JOIN" not in query["sql"]
 
     # Cohort d1..d9 ("before", "at_end" and "other" are not in it): won d1; lost d3 d4 d5 d7 d8;
     # open d2 d6 d9.
@@ -233,13 +242,55 @@ def test_percentiles_match_linear_interpolation(pipeline: Pipeline, seed: int) -
         if values
         for fraction in (0.5, 0.9)
     }
-    implementations = [stage_hours_in_python]
+    implementations = [stay_quantiles_by_rank]
     if connection.vendor == "postgresql":
-        implementations.append(stage_hours_percentile_cont)
+        implementations.append(stay_quantiles_percentile_cont)
+    stays = finished_stays(window, pipeline=pipeline)
     for implementation in implementations:
         got = {
-            (stage_id, fraction): value
-            for stage_id, hours in implementation(pipeline, window).items()
-            for fraction, value in ((0.5, hours.median), (0.9, hours.p90))
+            (stage_id, fraction): round(value / US_PER_HOUR, 2)
+            for stage_id, (_n, quantiles) in implementation(stays, [MEDIAN, P90]).items()
+            for fraction, value in zip((0.5, 0.9), quantiles, strict=True)
         }
         assert got == pytest.approx(expected, abs=0.011), implementation.__name__
+        counts = {stage_id: n for stage_id, (n, _q) in implementation(stays, [MEDIAN]).items()}
+        assert counts == {stage_id: len(values) for stage_id, values in minutes.items() if values}
+
+
+@pytest.mark.parametrize("n", [1, 2, 3, 4, 5, 7, 10, 11])
+def test_rank_lookups_read_every_rank_from_either_end(pipeline: Pipeline, n: int) -> None:
+    """SQLite's rank lookups walk from the nearer end of the stage's stays: every quantile,
+    for small and odd counts, equals the reference (and PostgreSQL's percentile_cont)."""
+    s1, s2 = list(pipeline.stages.order_by("position"))[:2]
+    minutes = [(7 * index) % 23 + index for index in range(n)]  # distinct, out of order
+    for index, stay in enumerate(minutes):
+        build_deal(pipeline, at("2026-01-02", hours=index), [enter(s1), move(s2, stay / 60)])
+    fractions = [Fraction(0), Fraction(1, 10), MEDIAN, Fraction(3, 4), P90, Fraction(1)]
+    implementations = [stay_quantiles_by_rank]
+    if connection.vendor == "postgresql":
+        implementations.append(stay_quantiles_percentile_cont)
+    stays = finished_stays(Window(JAN, APR), pipeline=pipeline)
+    for implementation in implementations:
+        (count, quantiles) = implementation(stays, fractions)[s1.pk]
+        assert count == n
+        expected = [_reference_percentile(minutes, float(f)) * 60_000_000 for f in fractions]
+        assert quantiles == pytest.approx(expected), implementation.__name__
+
+
+def test_without_hours_the_same_stages_and_counts(history: History) -> None:
+    """The dashboard's funnel (no time in stage) lists the same stages, archived ones the cohort
+    went through included, with the same counts."""
+    # Through the archived "s6" and on: s6 is listed for this finished stay alone.
+    path = [enter(history.s1), move(history.s6_archived, 1), move(history.s2, 3)]
+    build_deal(history.pipeline, at("2026-02-03"), path)
+    full = funnel(pipeline=history.pipeline, date_from=JAN, date_to=APR)
+    counts = funnel(pipeline=history.pipeline, date_from=JAN, date_to=APR, hours=False)
+    hours = ("hours_in_stage_median", "hours_in_stage_p90")
+
+    def without_hours(stages: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        return [{k: v for k, v in stage.items() if k not in hours} for stage in stages]
+
+    assert without_hours(counts["stages"]) == without_hours(full["stages"])
+    listed = [stage["stage"] for stage in counts["stages"]]
+    assert history.s5_archived.name in listed and history.s6_archived.name in listed
+    assert all(stage[key] is None for stage in counts["stages"] for key in hours)

@@ -23,6 +23,7 @@ from conveyor.dataset.importer import DatasetInvalid, ImportResult, import_datas
 from conveyor.dataset.reader import COLUMNS
 from conveyor.people.models import Company, Person
 from conveyor.pipelines.models import Deal, LossReason, Pipeline, Segment, Stage, StageChange
+from conveyor.pipelines.tests.support import assert_history_keys
 from conveyor.testing.factories import PersonFactory
 from conveyor.touches.models import Touch
 
@@ -340,6 +341,9 @@ def test_history_gets_outcome_rows_and_left_at(tmp_path: Path) -> None:
         ("move", "st3", "st2", t("2026-01-12T10:00:00Z"), None),
     ]
     assert StageChange.objects.filter(deal=deals["d1"], kind="enter").get().user is not None
+    # The cohort keys and stay lengths the time-in-stage reports read, set-based as well.
+    for deal in deals.values():
+        assert_history_keys(deal)
 
 
 @pytest.mark.django_db

@@ -32,6 +32,7 @@ from django.db import connection, models
 from django.utils import timezone
 
 from conveyor.accounts.models import User
+from conveyor.core.db import micros_between
 from conveyor.dataset.bulk import Db, IdAllocator, model_defaults
 from conveyor.intake.crm_import.planning import (
     CREATE,
@@ -202,6 +203,11 @@ class _Writer:
         # Each row's times as stored, converted once for the deal, its history and its lead.
         self.opened = [when(row.opened_at or now) for row in rows]
         self.closed = [None if row.closed_at is None else when(row.closed_at) for row in rows]
+        # The length of each closed deal's one stay (kept on its history row for the reports).
+        self.stays = [
+            None if row.closed_at is None else micros_between(row.opened_at or now, row.closed_at)
+            for row in rows
+        ]
 
         # Primary keys up front, so deals can point at people and companies without reading
         # anything back.
@@ -397,17 +403,32 @@ class _Writer:
 
     def _write_history(self, rows: list[PlannedRow], deal_pks: list[int]) -> None:
         add = self._writer(
-            StageChange, ["deal_id", "kind", "from_stage_id", "to_stage_id", "at", "left_at"]
+            StageChange,
+            [
+                "deal_id",
+                "kind",
+                "from_stage_id",
+                "to_stage_id",
+                "at",
+                "left_at",
+                "stay_us",
+                "deal_pipeline_id",
+                "deal_opened_at",
+            ],
         )
         enter = str(ChangeKind.ENTER)
         stage_ids = self.stage_ids
+        pipelines = self.plan.pipelines
         count = 0
-        for row, pk, opened, closed in zip(rows, deal_pks, self.opened, self.closed, strict=True):
+        for row, pk, opened, closed, stay in zip(
+            rows, deal_pks, self.opened, self.closed, self.stays, strict=True
+        ):
             stage = stage_ids[(row.pipeline, row.stage)][0]
-            add((pk, enter, None, stage, opened, closed))
+            pipeline = pipelines[row.pipeline].pk
+            add((pk, enter, None, stage, opened, closed, stay, pipeline, opened))
             count += 1
             if row.status != OPEN:
-                add((pk, row.status, stage, None, closed, None))
+                add((pk, row.status, stage, None, closed, None, None, pipeline, opened))
                 count += 1
         self.written.stage_changes = count
 

@@ -41,7 +41,8 @@ def test_accepting_a_lead_records_the_lead_the_person_and_the_deal(
 ) -> None:
     lead = _lead(pipeline)
     deal = lead_accept(lead_id=lead.pk, by=cast.head, owner=cast.manager)
-    [entry] = log_of(lead)
+    received, entry = log_of(lead)
+    assert (received.action, received.actor_id) == (AuditAction.CREATE, None)
     assert (entry.action, entry.actor_id) == (AuditAction.ACCEPT, cast.head.pk)
     assert entry.changes["status"] == ["inbox", "accepted"]
     assert entry.changes["deal"] == [None, deal.pk]
@@ -54,13 +55,13 @@ def test_merging_and_rejecting_a_lead_are_recorded(cast: Cast, pipeline: Pipelin
     person = PersonFactory(owner=cast.manager)
     merged = _lead(pipeline)
     lead_merge(lead_id=merged.pk, person_id=person.pk, by=cast.manager)
-    assert log_of(merged)[0].changes == {
+    assert log_of(merged)[-1].changes == {
         "person": [None, person.pk],
         "status": ["inbox", "merged"],
     }
     spam = _lead(pipeline, phone="+359888000001")
     lead_reject_spam(lead_id=spam.pk, by=cast.manager)
-    entry = log_of(spam)[0]
+    entry = log_of(spam)[-1]
     assert (entry.action, entry.changes) == (
         AuditAction.REJECT,
         {"status": ["inbox", "rejected_spam"]},
@@ -72,8 +73,9 @@ def test_bulk_accept_and_reject_record_one_entry_per_lead(cast: Cast, pipeline: 
     rejected = [_lead(pipeline, phone=f"+35988800020{n}") for n in range(2)]
     lead_accept_bulk(lead_ids=[lead.pk for lead in accepted], by=cast.manager)
     lead_reject_spam_bulk(lead_ids=[lead.pk for lead in rejected], by=cast.manager)
-    assert [actions_of(lead) for lead in accepted] == [[AuditAction.ACCEPT]] * 3
-    assert [actions_of(lead) for lead in rejected] == [[AuditAction.REJECT]] * 2
+    received_then = [AuditAction.CREATE]
+    assert [actions_of(lead) for lead in accepted] == [[*received_then, AuditAction.ACCEPT]] * 3
+    assert [actions_of(lead) for lead in rejected] == [[*received_then, AuditAction.REJECT]] * 2
     assert AuditEntry.objects.filter(record_type="pipelines.deal").count() == 3
 
 
@@ -82,7 +84,7 @@ def test_a_refused_lead_in_a_bulk_records_nothing_for_it(cast: Cast, pipeline: P
     lead_reject_spam(lead_id=lead.pk, by=cast.manager)
     results = lead_accept_bulk(lead_ids=[lead.pk], by=cast.manager)
     assert not results[0].ok
-    assert actions_of(lead) == [AuditAction.REJECT]
+    assert actions_of(lead) == [AuditAction.CREATE, AuditAction.REJECT]
 
 
 def test_qualifying_a_lead_that_warms_its_person_records_the_person_change(

@@ -34,6 +34,7 @@ from conveyor.pipelines.models import (
     StageChange,
 )
 from conveyor.pipelines.services import deal_lose, deal_open, deal_win
+from conveyor.pipelines.tests.support import assert_history_keys
 from conveyor.testing.factories import PersonFactory
 
 pytestmark = pytest.mark.django_db
@@ -374,10 +375,11 @@ def test_imported_history_matches_what_the_services_write(tmp_path: Path) -> Non
         "refused_by_us",
     )
     assert [getattr(imported, f) for f in fields] == [getattr(by_services, f) for f in fields]
-    history = ("kind", "from_stage_id", "to_stage_id", "at", "left_at", "user_id")
+    history = ("kind", "from_stage_id", "to_stage_id", "at", "left_at", "user_id", "stay_us")
     assert list(imported.stage_changes.order_by("at", "pk").values_list(*history)) == list(
         by_services.stage_changes.order_by("at", "pk").values_list(*history)
     )
+    assert_history_keys(imported)
 
 
 def test_purchase_numbers_count_earlier_purchases(tmp_path: Path) -> None:

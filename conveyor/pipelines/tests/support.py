@@ -7,6 +7,7 @@ from decimal import Decimal
 from typing import Any
 
 from conveyor.accounts.models import User
+from conveyor.core.db import micros_between
 from conveyor.people.models import Person
 from conveyor.pipelines.models import Deal, Pipeline, Stage, StageChange
 from conveyor.pipelines.services import deal_open
@@ -52,3 +53,17 @@ def deal_state(deal_id: int) -> dict[str, Any]:
 def world_counts() -> dict[str, int]:
     """Row counts of every table a deal service writes to."""
     return {"deals": Deal.objects.count(), "changes": StageChange.objects.count()}
+
+
+def assert_history_keys(deal: Deal) -> None:
+    """Every stage change of `deal` carries the deal's pipeline and opening time, and a finished
+    stay its exact length in microseconds (what the time-in-stage reports read)."""
+    deal.refresh_from_db()
+    for change in StageChange.objects.filter(deal=deal):
+        assert (change.deal_pipeline_id, change.deal_opened_at) == (
+            deal.pipeline_id,
+            deal.opened_at,
+        ), change
+        finished = change.to_stage_id is not None and change.left_at is not None
+        expected = micros_between(change.at, change.left_at) if finished else None
+        assert change.stay_us == expected, change

@@ -5,6 +5,8 @@ back, skipping), wins, losses, reopens and stale-version attempts keeps the inva
   and highest stage reached;
 - an open deal has exactly one open stay (`left_at` unset), a closed one none;
 - a stale version changes nothing;
+- every stage change carries its deal's pipeline and opening time, and a finished stay its
+  length (what the time-in-stage reports read);
 - a person's won deals are numbered 1..n by win time;
 - the funnel report counts what a straightforward pass over the deals gives.
 """
@@ -26,6 +28,7 @@ from conveyor.core.errors import ConflictError, ServiceError
 from conveyor.people.models import Person
 from conveyor.pipelines.models import ChangeKind, Deal, DealStatus, Pipeline, StageChange
 from conveyor.pipelines.services import deal_lose, deal_move, deal_open, deal_reopen, deal_win
+from conveyor.pipelines.tests.support import assert_history_keys
 from conveyor.testing.factories import LossReasonFactory, PersonFactory, pipeline_with_stages
 
 pytestmark = pytest.mark.django_db
@@ -145,6 +148,11 @@ class DealMachine(RuleBasedStateMachine):
             assert (deal.stage_id, deal.status, deal.max_position) == (stage_id, status, highest)
             open_stays = [c for c in changes if c.to_stage_id is not None and c.left_at is None]
             assert len(open_stays) == (1 if deal.status == DealStatus.OPEN else 0)
+
+    @invariant()
+    def history_carries_the_cohort_keys_and_stay_lengths(self) -> None:
+        for deal in Deal.objects.filter(pk__in=self.deals):
+            assert_history_keys(deal)
 
     @invariant()
     def purchases_are_numbered_in_win_order(self) -> None:

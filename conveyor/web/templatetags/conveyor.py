@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import datetime as dt
+from decimal import Decimal
 
 from django import template
 from django.utils import timezone
 
 from conveyor.accounts.models import User
+from conveyor.core.money import format_money
 from conveyor.intake import selectors
 from conveyor.touches import selectors as touch_selectors
 
@@ -20,6 +22,13 @@ def timesince_days(value: dt.datetime | None) -> int:
     if value is None:
         return 0
     return max((timezone.now() - value).days, 0)
+
+
+@register.filter
+def money(amount: Decimal | int | str | None, currency: str) -> str:
+    """`{{ deal.amount|money:deal.currency }}`: the amount with its currency as the active
+    language writes it ("€1,234.50", "1 234,50 €"); whole amounts without decimals."""
+    return format_money(amount, currency)
 
 
 @register.filter

@@ -159,6 +159,59 @@ def test_cards_work_without_javascript_as_links_to_the_deal_page(
     assert re.search(r'<div class="outcomes" data-outcomes hidden>', html)
 
 
+def test_cards_show_the_temperature_as_a_text_label_in_the_viewers_language(
+    cast: Cast, pipeline: Pipeline
+) -> None:
+    _open(cast, pipeline, cast.manager, temperature=Temperature.HOT)
+    _open(cast, pipeline, cast.manager, temperature=Temperature.COLD)
+    html = _client_for(cast.manager).get(reverse("web:board")).content.decode()
+    label = '<span class="temperature {}"><span class="visually-hidden">Temperature: </span>{}<'
+    assert label.format("hot", "Hot") in html
+    assert label.format("cold", "Cold") in html
+    cast.manager.language = "bg"
+    cast.manager.save()
+    html = _client_for(cast.manager).get(reverse("web:board")).content.decode()
+    assert (
+        '<span class="temperature hot"><span class="visually-hidden">Температура: </span>Горещ'
+        in html
+    )
+
+
+def test_cards_and_column_sums_show_money_as_the_viewers_language_writes_it(
+    cast: Cast, pipeline: Pipeline, settings: Any
+) -> None:
+    settings.CONVEYOR_CURRENCY = "EUR"
+    deal = _open(cast, pipeline, cast.manager, "1234567.40")
+    Deal.objects.filter(pk=deal.pk).update(currency="RUB")
+    _open(cast, pipeline, cast.manager, "1000")
+    html = _client_for(cast.manager).get(reverse("web:board")).content.decode()
+    assert '<span class="amount">RUB\xa01,234,567</span>' in html  # whole amounts on cards
+    assert '<span class="sum">€1,235,567</span>' in html
+    cast.manager.language = "ru"
+    cast.manager.save()
+    html = _client_for(cast.manager).get(reverse("web:board")).content.decode()
+    assert '<span class="amount">1\xa0234\xa0567\xa0₽</span>' in html
+    assert '<span class="sum">1\xa0235\xa0567\xa0€</span>' in html
+
+
+def test_every_card_can_be_moved_without_dragging(cast: Cast, pipeline: Pipeline) -> None:
+    deal = _open(cast, pipeline, cast.manager)
+    client = _client_for(cast.manager)
+    html = client.get(reverse("web:board")).content.decode()
+    deal_url = reverse("web:deal", args=[deal.pk])
+    # Without JavaScript "Move" is a link to the deal page's move form.
+    assert f'<a class="card-move" href="{deal_url}#move" data-move' in html
+    assert 'id="move"' in client.get(deal_url).content.decode()
+    # With it, the link opens the board's one "Move to" dialog: the open stages, Won, Lost.
+    picker = re.search(
+        r'<select name="target" id="board-move-to-target" required>(.*?)</select>', html, re.S
+    )
+    assert picker
+    offered = re.findall(r'<option value="([^"]+)">', picker.group(1))
+    stages = [str(s.pk) for s in pipeline.stages.filter(is_archived=False).order_by("position")]
+    assert offered == [*stages, "win", "lose"]
+
+
 # --- Filters -------------------------------------------------------------------------------------
 
 

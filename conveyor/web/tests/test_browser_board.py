@@ -177,3 +177,99 @@ def journey(page: object, base: str) -> None:
     expect(back.get_by_role("link", name="Reload the board")).to_be_visible()
     assert Deal.objects.get(pk=stale.pk).stage.position == 3  # not overwritten
     assert refused_by_policy == []
+
+
+def tab_to(tab: Any, selector: str, limit: int = 120) -> None:
+    """Press Tab until the focused element matches `selector` (the keyboard's way there)."""
+    for _ in range(limit):
+        tab.keyboard.press("Tab")
+        if tab.evaluate("(s) => document.activeElement?.matches(s) ?? false", selector):
+            return
+    raise AssertionError(f"Tab never reached {selector}")
+
+
+def focused_card(tab: Any) -> int:
+    return int(tab.evaluate("document.activeElement.closest('.deal-card').dataset.deal"))
+
+
+def test_move_cards_with_the_keyboard_alone(
+    crowded_first_stage: None, live_server: object, page: object
+) -> None:
+    try:
+        keyboard_journey(page, str(live_server.url))  # type: ignore[attr-defined]
+    finally:
+        connections.close_all()  # see above
+
+
+def keyboard_journey(page: object, base: str) -> None:
+    from playwright.sync_api import Page, expect
+
+    assert isinstance(page, Page)
+    log_in(page, base)
+    expect(page.locator("[data-outcomes]")).to_be_visible()  # the script is running
+    columns = page.locator(".board > .column")
+    first, second = columns.nth(0), columns.nth(1)
+    second_stage = second.get_attribute("data-stage") or ""
+
+    # 1. Tab to the first card's "Move", Enter: the dialog offers the next stage first.
+    deal = card_id(first.locator(".deal-card").first)
+    tab_to(page, f"#deal-{deal} [data-move]")
+    page.keyboard.press("Enter")
+    picker = page.locator("#board-move-to")
+    expect(picker).to_be_visible()
+    target = picker.get_by_label("Move to:")
+    expect(target).to_be_focused()
+    expect(target).to_have_value(second_stage)
+    # Down to the third stage and back up: the card's own stage is not offered.
+    page.keyboard.press("ArrowDown")
+    expect(target).to_have_value(columns.nth(2).get_attribute("data-stage") or "")
+    page.keyboard.press("ArrowUp")
+    page.keyboard.press("ArrowUp")
+    expect(target).to_have_value(second_stage)
+    tab_to(page, "#board-move-to [type=submit]")
+    page.keyboard.press("Enter")
+    # Leaving the stage needs the client's action confirmed, as after a drop.
+    confirm = page.locator("#board-move")
+    expect(confirm).to_be_visible()
+    expect(confirm.get_by_label("Confirmed: the client did it")).to_be_focused()
+    page.keyboard.press("Space")
+    tab_to(page, "#board-move [type=submit]")
+    page.keyboard.press("Enter")
+    expect(confirm).to_be_hidden()
+    moved = second.locator(f"#deal-{deal}")
+    expect(moved).to_have_attribute("data-stage", second_stage)
+    assert Deal.objects.get(pk=deal).stage_id == int(second_stage)
+    # The focus stays with the card, on its "Move", in its new column.
+    expect(moved.locator("[data-move]")).to_be_focused()
+
+    # 2. A card someone else moved meanwhile: refused as a conflict, back in place, focused.
+    card = first.locator(".deal-card").first
+    stale = Deal.objects.get(pk=card_id(card))
+    third = columns.nth(2)
+    deal_move(
+        deal_id=stale.pk,
+        stage=stale.pipeline.stages.get(pk=int(third.get_attribute("data-stage") or 0)),
+        version=stale.version,
+        by=None,
+    )
+    tab_to(page, f"#deal-{stale.pk} [data-move]")
+    page.keyboard.press("Enter")
+    expect(picker).to_be_visible()
+    tab_to(page, "#board-move-to [type=submit]")
+    page.keyboard.press("Enter")
+    expect(confirm).to_be_visible()
+    page.keyboard.press("Space")
+    tab_to(page, "#board-move [type=submit]")
+    page.keyboard.press("Enter")
+    back = first.locator(f"#deal-{stale.pk}")
+    expect(back.locator(".card-error")).to_contain_text("Someone else changed this deal")
+    expect(back.locator("[data-move]")).to_be_focused()
+    assert Deal.objects.get(pk=stale.pk).stage.position == 3  # not overwritten
+
+    # 3. Escape closes the dialog and changes nothing; the focus is back on the card.
+    page.keyboard.press("Enter")
+    expect(picker).to_be_visible()
+    page.keyboard.press("Escape")
+    expect(picker).to_be_hidden()
+    assert focused_card(page) == stale.pk
+    expect(first.locator(f"#deal-{stale.pk}")).to_be_visible()

@@ -154,3 +154,52 @@ def test_a_lead_linked_to_a_person_links_to_the_merge_page(cast: Cast, pipeline:
     assert html.count('href="/people/merge/?keep=') == 1
     assert link in html
     assert 'href="/people/merge/">Merge people</a>' in html
+
+
+def test_bulk_merge_into_known_people_reports_the_lead_without_one(cast: Cast) -> None:
+    client = _client_for(cast.manager)
+    ivan = PersonFactory(owner=cast.manager, phone="+359888000001")
+    maria = PersonFactory(owner=cast.manager, phone="+359888000002")
+    leads = [_lead(phone=f"+35988800000{i}") for i in (1, 2)] + [_lead(phone="+359888999999")]
+    response = client.post(
+        reverse("web:inbox-bulk"), {"leads": [lead.pk for lead in leads], "action": "merge"}
+    )
+    assert response.status_code == 302
+    rows = [Lead.objects.values_list("status", "person_id").get(pk=lead.pk) for lead in leads]
+    assert rows == [("merged", ivan.pk), ("merged", maria.pk), ("inbox", None)]
+    html = client.get(reverse("web:inbox")).content.decode()
+    assert "2 leads done." in html
+    assert f"Lead #{leads[2].pk}: No known person to merge into: merge this lead by hand." in html
+
+
+def test_bulk_merge_into_a_typed_person(cast: Cast) -> None:
+    target = PersonFactory(owner=cast.manager)
+    leads = [_lead(phone="+359888000001"), _lead(phone="+359888000002")]
+    response = _client_for(cast.manager).post(
+        reverse("web:inbox-bulk"),
+        {"leads": [lead.pk for lead in leads], "action": "merge_into", "person": target.pk},
+    )
+    assert response.status_code == 302
+    assert set(Lead.objects.values_list("status", "person_id")) == {("merged", target.pk)}
+
+
+@pytest.mark.parametrize(
+    ("action", "person", "error"),
+    [
+        ("merge_into", "", "Enter the id of the person to merge into."),
+        # Enter in the person field submits the first button, accept: nothing is accepted.
+        ("accept", "1", "Clear the person id: it is only for merging into that person."),
+        ("merge", "1", "Clear the person id: it is only for merging into that person."),
+    ],
+)
+def test_bulk_person_id_goes_with_merge_into_only(
+    cast: Cast, pipeline: Pipeline, action: str, person: str, error: str
+) -> None:
+    lead = _lead(pipeline)
+    response = _client_for(cast.manager).post(
+        reverse("web:inbox-bulk"), {"leads": [lead.pk], "action": action, "person": person}
+    )
+    assert response.status_code == 400
+    assert response.context["errors"] == [error]
+    assert Lead.objects.get(pk=lead.pk).status == LeadStatus.INBOX
+    assert Deal.objects.count() == 0

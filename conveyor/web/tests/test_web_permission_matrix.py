@@ -233,6 +233,18 @@ MATRIX: dict[str, Rule] = {
     "web:settings-expenses": Rule(SETTINGS),
     "web:settings-expense-new": settings_form(),
     "web:settings-expense": settings_form(),
+    "web:settings-holidays": Rule(SETTINGS),
+    "web:settings-holiday-new": settings_form(),
+    "web:settings-holiday": settings_form(),
+    "web:settings-holiday-delete": Rule(POST_ONLY, settings_screen(done())),
+    "web:settings-email-templates": Rule(SETTINGS),
+    "web:settings-email-template-new": settings_form(),
+    "web:settings-email-template": settings_form(),
+    "web:settings-webhooks": Rule(SETTINGS),
+    # A new webhook and a rotated secret are answered with the secret's one showing (200).
+    "web:settings-webhook-new": settings_form(200),
+    "web:settings-webhook": settings_form(),
+    "web:settings-webhook-rotate": Rule(POST_ONLY, settings_screen(done(200))),
     # --- Public: the key in the address is the credential ---
     "web:calendar-feed": Rule(public(OK)),
     "web:public-form": Rule(public(OK), public(done(200))),

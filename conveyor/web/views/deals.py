@@ -11,7 +11,6 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
-from django.template.defaultfilters import floatformat
 from django.urls import reverse
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy, ngettext, pgettext_lazy
@@ -21,6 +20,7 @@ from conveyor.accounts.models import User
 from conveyor.analytics.selectors import managers_for
 from conveyor.core.errors import ServiceError
 from conveyor.core.fields import max_length
+from conveyor.core.money import format_money
 from conveyor.core.selectors import audit_history
 from conveyor.pipelines import services as deal_services
 from conveyor.pipelines.models import Deal, DealStatus
@@ -282,7 +282,7 @@ class DealEditForm(forms.Form):
 
 def _deal_text(deal: Deal, name: str) -> str:
     if name == "amount":
-        return str(floatformat(deal.amount, "2g"))
+        return format_money(deal.amount, deal.currency)
     if name == "owner":
         return deal.owner.get_full_name() if deal.owner else ""
     return str(getattr(deal, name))

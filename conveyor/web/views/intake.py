@@ -18,7 +18,6 @@ from conveyor.intake import services
 from conveyor.intake.models import LeadChannel
 from conveyor.intake.selectors import inbox
 from conveyor.web.forms import (
-    LeadAcceptOptions,
     LeadActionForm,
     LeadBulkForm,
     LeadForm,
@@ -33,7 +32,7 @@ def _render_inbox(
     errors = [message for field in (form.errors.values() if form else []) for message in field]
     context = {
         "leads": inbox(user),
-        "options_form": form if isinstance(form, LeadBulkForm) else LeadAcceptOptions(),
+        "options_form": form if isinstance(form, LeadBulkForm) else LeadBulkForm(),
         "failed_lead": failed_lead,
         "errors": errors,
     }
@@ -81,7 +80,8 @@ def lead_action(request: HttpRequest, pk: int, action: str) -> HttpResponse:
 @login_required
 @require_POST
 def leads_bulk(request: HttpRequest) -> HttpResponse:
-    """Accept or reject many selected leads; each in its own transaction, reported per lead."""
+    """Accept, merge or reject many selected leads; each in its own transaction, reported per
+    lead. Merging goes into each lead's known person, or into the one person typed."""
     user: User = request.user  # type: ignore[assignment]
     form = LeadBulkForm(request.POST)
     if not form.is_valid():
@@ -92,6 +92,9 @@ def leads_bulk(request: HttpRequest) -> HttpResponse:
         results = services.lead_accept_bulk(
             lead_ids=lead_ids, by=user, pipeline=data["pipeline"], owner=data["owner"]
         )
+    elif data["action"] in ("merge", "merge_into"):
+        # The form makes sure the person id is given for merge_into and only then.
+        results = services.lead_merge_bulk(lead_ids=lead_ids, by=user, person_id=data["person"])
     else:
         results = services.lead_reject_spam_bulk(lead_ids=lead_ids, by=user)
     done = [r for r in results if r.ok]
@@ -125,6 +128,7 @@ def lead_new(request: HttpRequest) -> HttpResponse:
                 source=data["source"],
                 segment=data["segment"],
                 note=data["note"],
+                by=request.user,  # type: ignore[arg-type]
             )
         except ServiceError as error:
             add_service_error(form, error)

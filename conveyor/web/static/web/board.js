@@ -1,4 +1,5 @@
-// The pipeline board: drag a card to another stage, or onto Won or Lost. The server decides:
+// The pipeline board: drag a card to another stage, or onto Won or Lost (or, from the keyboard,
+// press the card's "Move" and pick where it goes: the same steps follow). The server decides:
 // each drop posts the deal page's own action with the version the card was rendered with, and
 // the answer (the moved card and its columns' new count and sum) is swapped in by htmx. A
 // refusal — someone else changed the deal meanwhile, a confirmation missing, a playbook item
@@ -28,6 +29,20 @@
 
     function say(message) {
       if (status) status.textContent = message;
+    }
+
+    // A card moved from the keyboard keeps the focus on its "Move" (where it landed, or back
+    // where it was); one that left the board hands it to the card that followed it. Later, not
+    // now: while a dialog is open the page behind it takes no focus, and closing it gives the
+    // focus back to what had it before.
+    function refocus(card, fallback) {
+      if (!card.keyboardMove) return;
+      card.keyboardMove = false;
+      window.setTimeout(() => {
+        const here = document.getElementById(card.id);
+        const link = here?.querySelector("[data-move]") || fallback?.querySelector?.("[data-move]");
+        link?.focus();
+      }, 0);
     }
 
     function clearCardError(card) {
@@ -79,12 +94,15 @@
         card.classList.remove("saving");
         putBack(card);
         showCardError(card, board.dataset.msgNetwork, false);
+        refocus(card, null);
         return "failed";
       }
       card.classList.remove("saving");
       if (response.ok) {
         clearCardError(card);
+        const after = card.boardHome?.next;
         window.htmx.swap(card, body, { swapStyle: "outerHTML" });
+        refocus(card, after);
         return "done";
       }
       const message = textOf(body) || response.statusText;
@@ -96,6 +114,7 @@
       }
       putBack(card);
       showCardError(card, message, response.status === 409);
+      refocus(card, null);
       return "failed";
     }
 
@@ -125,6 +144,7 @@
         if (!settled) {
           settled = true;
           putBack(card);
+          refocus(card, null);
         }
       };
       dialog.showModal();
@@ -139,6 +159,8 @@
       return card.querySelector("strong")?.textContent.trim() || "";
     }
 
+    // A drop (SortableJS's event, or the same three fields from "Move"): `item` the card,
+    // `from` the list it left, `to` the list it is in now.
     function dropped(event) {
       const card = event.item;
       const from = columnOf(event.from);
@@ -192,8 +214,8 @@
       group: "deals",
       sort: false,
       draggable: ".deal-card",
-      // The quick-touch form inside a card stays usable: pressing there starts no drag.
-      filter: ".quick-touch, .card-error",
+      // The quick-touch form and "Move" inside a card stay usable: pressing there starts no drag.
+      filter: ".quick-touch, .card-move, .card-error",
       preventOnFilter: false,
       // Mouse and touch events rather than the browser's drag and drop: the same on every
       // browser, and a click that ends a drag does not follow the card's link.
@@ -223,6 +245,63 @@
       for (const list of outcomes.querySelectorAll(".cards")) {
         window.Sortable.create(list, { ...common, group: { name: "deals", pull: false, put: true } });
       }
+    }
+
+    // "Move" on a card: the page carries one dialog to pick the target (a stage, Won or
+    // Lost); the card then goes there as if dropped, so what a drop asks for (the exit
+    // criterion confirmed, a loss reason, the final amount) and what a drop can meet (someone
+    // else's change: a conflict, the card back in place) are the same. Without the script the
+    // link opens the deal page's move form.
+    const picker = document.getElementById("board-move-to");
+
+    function listFor(target) {
+      if (target === "win" || target === "lose") {
+        return outcomes?.querySelector(`[data-outcome="${target}"]`) || null;
+      }
+      return board.querySelector(`.column > .cards[data-stage="${CSS.escape(target)}"]`);
+    }
+
+    function openPicker(card) {
+      const form = picker.querySelector("form");
+      const select = form.querySelector("select");
+      form.reset();
+      fill(picker, "name", cardName(card));
+      // The card's own stage is no target; the one after it is offered first.
+      const options = [...select.options];
+      const here = options.findIndex((option) => option.value === card.dataset.stage);
+      for (const option of options) option.disabled = option.value === card.dataset.stage;
+      select.selectedIndex = Math.min(here + 1, options.length - 1);
+      let target = "";
+      form.onsubmit = (event) => {
+        event.preventDefault();
+        target = select.value;
+        picker.close();
+      };
+      picker.querySelector("[data-cancel]").onclick = () => picker.close();
+      picker.onclose = () => {
+        const from = card.parentNode;
+        const to = target ? listFor(target) : null;
+        card.keyboardMove = true;
+        if (!to || to === from) {
+          refocus(card, null);
+          return;
+        }
+        clearCardError(card);
+        card.boardHome = { list: from, next: card.nextElementSibling };
+        to.insertBefore(card, to.querySelector(":scope > .more, :scope > .empty"));
+        dropped({ item: card, from, to });
+      };
+      picker.showModal();
+    }
+
+    if (picker) {
+      board.addEventListener("click", (event) => {
+        const link = event.target.closest?.("[data-move]");
+        const card = link?.closest(".deal-card");
+        if (!card || !board.contains(card)) return;
+        event.preventDefault();
+        openPicker(card);
+      });
     }
 
     // "Log touch" on a card: the page carries the form once; opening a card's copy of it fills

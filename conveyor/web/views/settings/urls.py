@@ -5,7 +5,15 @@ from __future__ import annotations
 
 from django.urls import path
 
-from conveyor.web.views.settings import automation, intake, process, settings_index, team
+from conveyor.web.views.settings import (
+    automation,
+    holidays,
+    intake,
+    messaging,
+    process,
+    settings_index,
+    team,
+)
 
 urlpatterns = [
     path("settings/", settings_index, name="settings"),
@@ -48,6 +56,29 @@ urlpatterns = [
     path("settings/rules/", automation.rule_list, name="settings-rules"),
     path("settings/rules/new/", automation.rule_edit, name="settings-rule-new"),
     path("settings/rules/<int:pk>/", automation.rule_edit, name="settings-rule"),
+    path(
+        "settings/email-templates/",
+        messaging.email_template_list,
+        name="settings-email-templates",
+    ),
+    path(
+        "settings/email-templates/new/",
+        messaging.email_template_edit,
+        name="settings-email-template-new",
+    ),
+    path(
+        "settings/email-templates/<int:pk>/",
+        messaging.email_template_edit,
+        name="settings-email-template",
+    ),
+    path("settings/webhooks/", messaging.webhook_list, name="settings-webhooks"),
+    path("settings/webhooks/new/", messaging.webhook_edit, name="settings-webhook-new"),
+    path("settings/webhooks/<int:pk>/", messaging.webhook_edit, name="settings-webhook"),
+    path(
+        "settings/webhooks/<int:pk>/secret/",
+        messaging.webhook_rotate,
+        name="settings-webhook-rotate",
+    ),
     path("settings/users/", team.user_list, name="settings-users"),
     path("settings/users/new/", team.user_edit, name="settings-user-new"),
     path("settings/users/<int:pk>/", team.user_edit, name="settings-user"),
@@ -60,4 +91,12 @@ urlpatterns = [
     path("settings/expenses/", team.expense_list, name="settings-expenses"),
     path("settings/expenses/new/", team.expense_edit, name="settings-expense-new"),
     path("settings/expenses/<int:pk>/", team.expense_edit, name="settings-expense"),
+    path("settings/holidays/", holidays.holiday_list, name="settings-holidays"),
+    path("settings/holidays/new/", holidays.holiday_edit, name="settings-holiday-new"),
+    path("settings/holidays/<int:pk>/", holidays.holiday_edit, name="settings-holiday"),
+    path(
+        "settings/holidays/<int:pk>/delete/",
+        holidays.holiday_remove,
+        name="settings-holiday-delete",
+    ),
 ]
