@@ -4,8 +4,9 @@ from typing import Any
 
 from django import forms
 from django.contrib import admin
-from django.db import models
 from django.http import HttpRequest
+from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
 
 from conveyor.automation.mail import email_text_clean
 from conveyor.automation.models import (
@@ -18,7 +19,7 @@ from conveyor.automation.models import (
     WebhookDelivery,
     WebhookEndpoint,
 )
-from conveyor.automation.webhooks import webhook_endpoint_clean
+from conveyor.automation.webhooks import SECRET_SHOWN_CHARS, webhook_endpoint_clean
 from conveyor.core.admin import AuditedAdmin
 from conveyor.core.errors import ServiceError
 
@@ -96,16 +97,26 @@ class OutgoingEmailAdmin(ReadOnlyLog):
 
 
 class WebhookEndpointForm(forms.ModelForm[WebhookEndpoint]):
+    """The signing secret is neither shown nor typed here: a new endpoint gets a random one,
+    an existing one keeps its own (Settings → Webhooks shows a new secret once and rotates)."""
+
+    # Django 6's default: an address typed without a scheme is taken as https.
+    url = forms.URLField(label=_("URL"), max_length=500, assume_scheme="https")
+
+    class Meta:
+        model = WebhookEndpoint
+        fields = ["name", "url", "events", "is_active", "created_at"]
+
     def clean(self) -> dict[str, Any]:
         data = super().clean() or {}
         if not self.errors:
-            data["name"], data["url"], data["events"], data["secret"] = _service_checked(
+            data["name"], data["url"], data["events"], self.instance.secret = _service_checked(
                 self,
                 webhook_endpoint_clean,
                 name=data.get("name", ""),
                 url=data.get("url", ""),
                 events=data.get("events") or [],
-                secret=data.get("secret", ""),
+                secret=self.instance.secret or None,
             )
         return data
 
@@ -114,8 +125,13 @@ class WebhookEndpointForm(forms.ModelForm[WebhookEndpoint]):
 class WebhookEndpointAdmin(AuditedAdmin[WebhookEndpoint]):
     form = WebhookEndpointForm
     list_display = ["name", "url", "is_active", "created_at"]
-    # Django 6's default: an address typed without a scheme is taken as https.
-    formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
+    readonly_fields = ["secret_end"]
+
+    @admin.display(description=_("signing secret"))
+    def secret_end(self, endpoint: WebhookEndpoint) -> str:
+        if not endpoint.secret:
+            return gettext("Made when saved; see it once under Settings → Webhooks.")
+        return f"…{endpoint.secret[-SECRET_SHOWN_CHARS:]}"
 
 
 @admin.register(WebhookDelivery)

@@ -51,6 +51,11 @@ from conveyor.core.jobs import enqueue_on_commit
 
 logger = logging.getLogger(__name__)
 
+# How much of a saved signing secret pages show after its creation (or a rotation):
+# enough to tell two apart, too little to sign with.
+SECRET_SHOWN_CHARS = 4
+
+
 IPAddress: TypeAlias = ipaddress.IPv4Address | ipaddress.IPv6Address
 IPNetwork: TypeAlias = ipaddress.IPv4Network | ipaddress.IPv6Network
 

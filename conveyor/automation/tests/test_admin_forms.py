@@ -23,11 +23,11 @@ def admin(cast: Cast) -> Client:
     return client
 
 
-def _endpoint(admin: Client, url: str, secret: str = "s" * 32) -> object:
+def _endpoint(admin: Client, url: str, **extra: str) -> object:
     return admin.post(
         reverse("admin:automation_webhookendpoint_add"),
-        {"name": "CRM sync", "url": url, "secret": secret, "events": "[]", "is_active": "on",
-         "created_at_0": "2026-11-23", "created_at_1": "10:00:00"},
+        {"name": "CRM sync", "url": url, "events": "[]", "is_active": "on",
+         "created_at_0": "2026-11-23", "created_at_1": "10:00:00", **extra},
     )  # fmt: skip
 
 
@@ -41,11 +41,21 @@ def test_a_loopback_webhook_target_is_refused_in_the_admin(
     assert not WebhookEndpoint.objects.exists()
 
 
-def test_a_short_signing_secret_is_refused_in_the_admin(admin: Client, settings: Settings) -> None:
+def test_the_admin_neither_takes_nor_shows_a_signing_secret(
+    admin: Client, settings: Settings
+) -> None:
+    """A typed secret is ignored (a random one is made, as by the settings screen), and the
+    change page shows only the secret's last characters."""
     settings.CONVEYOR_WEBHOOK_ALLOWED_NETWORKS = ["127.0.0.0/8"]
-    response = _endpoint(admin, "http://127.0.0.1:8080/hook", secret="short")
-    assert response.context["adminform"].form.errors["secret"]
-    assert not WebhookEndpoint.objects.exists()
+    response = _endpoint(admin, "http://127.0.0.1:8080/hook", secret="typed-" * 6)
+    assert response.status_code == 302
+    endpoint = WebhookEndpoint.objects.get()
+    assert "typed-" not in endpoint.secret and len(endpoint.secret) >= 32
+    page = admin.get(reverse("admin:automation_webhookendpoint_change", args=[endpoint.pk]))
+    html = page.content.decode()
+    assert endpoint.secret not in html and endpoint.secret[:8] not in html
+    assert f"…{endpoint.secret[-4:]}" in html
+    assert 'name="secret"' not in html
 
 
 def test_an_allowed_webhook_target_is_saved_from_the_admin(

@@ -12,6 +12,7 @@ from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.utils.formats import number_format
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy, ngettext, pgettext_lazy
 from django.views.decorators.http import require_http_methods, require_POST
@@ -20,7 +21,6 @@ from conveyor.accounts.models import User
 from conveyor.analytics.selectors import managers_for
 from conveyor.core.errors import ServiceError
 from conveyor.core.fields import max_length
-from conveyor.core.money import format_money
 from conveyor.core.selectors import audit_history
 from conveyor.pipelines import services as deal_services
 from conveyor.pipelines.models import Deal, DealStatus
@@ -282,7 +282,10 @@ class DealEditForm(forms.Form):
 
 def _deal_text(deal: Deal, name: str) -> str:
     if name == "amount":
-        return format_money(deal.amount, deal.currency)
+        # The currency is its own field beside it: the number alone, as the language writes
+        # it (no symbol, which would repeat the code: "€1,234.50 EUR").
+        whole = deal.amount == deal.amount.to_integral_value()
+        return number_format(deal.amount, decimal_pos=0 if whole else 2, force_grouping=True)
     if name == "owner":
         return deal.owner.get_full_name() if deal.owner else ""
     return str(getattr(deal, name))

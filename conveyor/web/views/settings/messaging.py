@@ -22,13 +22,11 @@ from conveyor.automation.mail import email_template_save
 from conveyor.automation.models import Trigger, WebhookEndpoint
 from conveyor.automation.selectors import settings_email_templates, settings_webhooks
 from conveyor.automation.services import webhook_endpoint_save, webhook_secret_rotate
+from conveyor.automation.webhooks import SECRET_SHOWN_CHARS
 from conveyor.core.errors import ServiceError
 from conveyor.web.forms import add_service_error
 from conveyor.web.forms_settings import EmailTemplateForm, WebhookForm
 from conveyor.web.views.settings import form_page, record_or_404, settings_user
-
-# How much of a saved secret the pages show: enough to tell two apart, too little to sign.
-SECRET_SHOWN_CHARS = 4
 
 
 @login_required
