@@ -1,5 +1,6 @@
-"""`/api/v1/leads`: send a lead in (same validation, idempotency and routing as every channel)
-and read the intake records the caller may see."""
+"""`/api/v1/leads`: send a lead in (same validation, idempotency and routing as every channel),
+read the intake records the caller may see, and accept / merge / reject an inbox lead (the
+inbox's own services, so the web inbox and the API follow one rule and one audit trail)."""
 
 from __future__ import annotations
 
@@ -12,15 +13,22 @@ from django.shortcuts import get_object_or_404
 from django.utils.translation import gettext as _
 from ninja import Field, Query, Router, Schema, Status
 
-from conveyor.accounts.models import TokenScope
+from conveyor.accounts.models import TokenScope, User
 from conveyor.api.auth import TokenAuth, api_token, api_user
+from conveyor.api.deals import DealOut
 from conveyor.api.errors import ApiError
 from conveyor.api.pagination import DEFAULT_LIMIT, MAX_LIMIT, filtered, page
 from conveyor.api.types import BodyIn, Id, IsoDatetime
 from conveyor.intake.models import Lead, LeadChannel, LeadStatus
 from conveyor.intake.selectors import leads_for
-from conveyor.intake.services import QualificationError, lead_receive
-from conveyor.pipelines.models import Segment
+from conveyor.intake.services import (
+    QualificationError,
+    lead_accept,
+    lead_merge,
+    lead_receive,
+    lead_reject_spam,
+)
+from conveyor.pipelines.models import Pipeline, Segment
 
 LeadOrdering = Literal["id", "-id", "received_at", "-received_at"]
 
@@ -83,6 +91,25 @@ class LeadFilters(Schema):
         "received_after": "received_at__gte",
         "received_before": "received_at__lt",
     }
+
+
+class AcceptIn(BodyIn):
+    pipeline_id: Id | None = Field(
+        None,
+        description="Default: the pipeline routing proposed, else the segment's conversion one.",
+    )
+    owner_id: Id | None = Field(
+        None, description="Default: the owner routing proposed, else the caller."
+    )
+
+
+class MergeIn(BodyIn):
+    person_id: Id = Field(..., description="The person this lead is a repeat request of.")
+
+
+class AcceptOut(Schema):
+    lead: LeadOut
+    deal: DealOut
 
 
 UTM_MAX = 200
@@ -156,4 +183,57 @@ def lead_list(
 
 @router.get("/{lead_id}", response=LeadOut, summary="One lead")
 def lead_detail(request: HttpRequest, lead_id: Id) -> Lead:
-    return get_object_or_404(leads_for(api_user(request)), pk=lead_id)
+    return _visible_lead(api_user(request), lead_id)
+
+
+def _visible_lead(user: User, lead_id: int) -> Lead:
+    """The lead if the caller may see it (any inbox lead; a handled one with its deal), else
+    404 — the same answer as for a lead that does not exist, so ids cannot be probed."""
+    return get_object_or_404(leads_for(user), pk=lead_id)
+
+
+@router.post(
+    "/{lead_id}/accept",
+    response=AcceptOut,
+    summary="Accept an inbox lead: open a deal for it",
+)
+def lead_accept_action(request: HttpRequest, lead_id: Id, payload: AcceptIn) -> dict[str, Any]:
+    """Reuses the lead's person (or one with the same phone or e-mail, or makes one) and opens
+    a deal at the pipeline's first stage. Answers the lead and the new deal (with the
+    `version` its actions need). A lead no longer in the inbox is refused with 422."""
+    user = api_user(request)
+    lead = _visible_lead(user, lead_id)
+    pipeline = None
+    if payload.pipeline_id is not None:
+        # Only active pipelines, like the inbox's choice.
+        pipeline = Pipeline.objects.filter(pk=payload.pipeline_id, is_active=True).first()
+        if pipeline is None:
+            raise ApiError(
+                422, _("No such active pipeline."), fields={"pipeline_id": [_("Not found.")]}
+            )
+    owner = None
+    if payload.owner_id is not None:
+        owner = User.objects.filter(pk=payload.owner_id, is_active=True).first()
+        if owner is None:
+            raise ApiError(422, _("No such user."), fields={"owner_id": [_("Not found.")]})
+    deal = lead_accept(lead_id=lead.pk, by=user, pipeline=pipeline, owner=owner)
+    return {"lead": Lead.objects.get(pk=lead.pk), "deal": deal}
+
+
+@router.post(
+    "/{lead_id}/merge",
+    response=LeadOut,
+    summary="Merge an inbox lead into a person (a repeat request; no deal)",
+)
+def lead_merge_action(request: HttpRequest, lead_id: Id, payload: MergeIn) -> Lead:
+    user = api_user(request)
+    lead = _visible_lead(user, lead_id)
+    return lead_merge(lead_id=lead.pk, person_id=payload.person_id, by=user)
+
+
+@router.post("/{lead_id}/reject", response=LeadOut, summary="Reject an inbox lead as spam")
+def lead_reject_action(request: HttpRequest, lead_id: Id) -> Lead:
+    """The lead is kept, marked as spam and out of the inbox."""
+    user = api_user(request)
+    lead = _visible_lead(user, lead_id)
+    return lead_reject_spam(lead_id=lead.pk, by=user)

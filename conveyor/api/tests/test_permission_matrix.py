@@ -44,6 +44,7 @@ class World:
     lost: Deal
     task: Task
     lead: Lead
+    inbox: Lead
     reason_id: int
 
 
@@ -64,7 +65,9 @@ def world(cast: Cast, pipeline: Pipeline) -> World:
     )
     lead = lead_receive(channel=LeadChannel.MANUAL, name="Lead", phone="+359888000222")
     lead_accept(lead_id=lead.pk, by=cast.owner, pipeline=pipeline, owner=cast.manager)
-    return World(pipeline, person, company, deal, lost, task, lead, reason.pk)
+    # The inbox is shared: everyone may see a waiting lead and act on it within their rights.
+    inbox = lead_receive(channel=LeadChannel.MANUAL, name="Waiting", phone="+359888000555")
+    return World(pipeline, person, company, deal, lost, task, lead, inbox, reason.pk)
 
 
 def _state() -> list[Any]:
@@ -144,6 +147,25 @@ CASES: dict[str, tuple[Call, dict[str, int]]] = {
     "POST /leads": (
         lambda a, w: a.post("/api/v1/leads", {"name": "In", "phone": "+359888000444"}),
         {**MADE_ALL, "outsider": 201},
+    ),
+    # Handing the deal to the manager is beyond the outsider's rights (403); merging into the
+    # manager's person, whom the outsider cannot see, is refused as unknown (422).
+    "POST /leads/{id}/accept": (
+        lambda a, w: a.post(
+            f"/api/v1/leads/{w.inbox.pk}/accept",
+            {"pipeline_id": w.pipeline.pk, "owner_id": w.deal.owner_id},
+        ),
+        {**OK_ALL, "outsider": 403},
+    ),
+    "POST /leads/{id}/merge": (
+        lambda a, w: a.post(f"/api/v1/leads/{w.inbox.pk}/merge", {"person_id": w.person.pk}),
+        {**OK_ALL, "outsider": 422},
+    ),
+    # On the lead already accepted into the manager's deal: those who see it are told it left
+    # the inbox (422); the outsider does not see it (404). Success: test_lead_actions.py.
+    "POST /leads/{id}/reject": (
+        lambda a, w: a.post(f"/api/v1/leads/{w.lead.pk}/reject"),
+        {**OK_ALL, "owner": 422, "head": 422, "manager": 422},
     ),
     "GET /touches": (lambda a, w: a.get("/api/v1/touches"), LIST_ALL),
     "POST /touches": (

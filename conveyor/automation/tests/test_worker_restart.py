@@ -252,29 +252,26 @@ def _kill_inside_a_run_postgresql(db: WorkerDatabase, worker: subprocess.Popen[b
 
 
 def _kill_inside_a_run_sqlite(db: WorkerDatabase, worker: subprocess.Popen[bytes]) -> None:
-    """Kill the worker between claiming a job and doing its run. SQLite has one writer at a
-    time: the test takes the write lock until it holds it at that point, and kills the worker."""
-    locker = db.connect()
+    """Kill the worker between claiming a job and committing its run. The worker is frozen
+    (SIGSTOP) the moment a claimed job shows, so what the test reads next cannot change under
+    it (WAL readers never wait for the writer): a claimed job whose run has not committed is
+    the moment to kill; otherwise the worker goes on (SIGCONT) and the test watches again.
+    Taking SQLite's write lock instead raced the worker for it and could miss every run."""
     deadline = time.monotonic() + RUN_TIMEOUT
-    try:
-        while True:
-            assert worker.poll() is None, f"the worker exited:\n{db.log.read_text()}"
-            assert time.monotonic() < deadline, f"never caught mid-run:\n{db.log.read_text()}"
-            # Watch without the lock (WAL readers never block the writer): the moment a job is
-            # claimed, take the write lock before the worker starts its run's transaction.
-            if not db.jobs("RUNNING"):
-                time.sleep(random.uniform(0, 0.0005))
-                continue
-            locker.execute("BEGIN IMMEDIATE")
-            try:
-                # A claimed job whose run has not committed: the worker waits for the lock.
-                if db.jobs("RUNNING") and db.runs_done() == len(db.jobs("SUCCESSFUL")):
-                    _kill(worker)
-                    return
-            finally:
-                locker.execute("ROLLBACK")
-    finally:
-        locker.close()
+    while True:
+        assert worker.poll() is None, f"the worker exited:\n{db.log.read_text()}"
+        assert time.monotonic() < deadline, f"never caught mid-run:\n{db.log.read_text()}"
+        if not db.jobs("RUNNING"):
+            time.sleep(random.uniform(0, 0.0005))
+            continue
+        worker.send_signal(signal.SIGSTOP)
+        try:
+            if db.jobs("RUNNING") and db.runs_done() == len(db.jobs("SUCCESSFUL")):
+                _kill(worker)  # SIGKILL ends a stopped process too
+                return
+        finally:
+            if worker.poll() is None:
+                worker.send_signal(signal.SIGCONT)
 
 
 # Ten minutes pass for the runs still due, in each column format (SQLite: Django's UTC text).
