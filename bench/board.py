@@ -278,7 +278,7 @@ def render_table() -> str:
     runs = [json.loads(p.read_text(encoding="utf-8")) for p in RESULTS.glob("*-board-*.json")]
     runs.sort(key=lambda r: (r["date"], r["deals"], r["database"]))
     for data in runs:
-        name = "SQLite" if data["database"] == "sqlite" else "PostgreSQL"
+        name = common.database_name(data["database"])
         load = f"{data['load_average'][0]:.1f}"
         for request, figures in data["paths"].items():
             lines.append(

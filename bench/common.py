@@ -3,9 +3,11 @@ database, the pipeline the funnel is timed on, and their README tables."""
 
 from __future__ import annotations
 
+import json
 import os
+from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from conveyor.pipelines.models import Pipeline
@@ -87,3 +89,17 @@ def put_section(readme: Path, *, start: str, end: str, title: str, table: str) -
     else:
         text = f"{text.rstrip()}\n\n{section}\n"
     readme.write_text(text, encoding="utf-8")
+
+
+def database_name(vendor: str) -> str:
+    """How a result's database ("sqlite" or "pg") is named in the README tables."""
+    return "SQLite" if vendor == "sqlite" else "PostgreSQL"
+
+
+def recorded_runs(results: Path, pattern: str) -> Iterator[tuple[dict[str, Any], str]]:
+    """The results matching `pattern` in `results`, in file-name (date) order, leaving out the
+    runs that failed (an "error" key), each with the name of its database."""
+    for path in sorted(results.glob(pattern)):
+        data = json.loads(path.read_text(encoding="utf-8"))
+        if "error" not in data:
+            yield data, database_name(data["database"])

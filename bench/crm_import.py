@@ -265,7 +265,7 @@ def render_table() -> str:
     ]
     for path in sorted(RESULTS.glob("*-crm-import-*.json")):
         data = json.loads(path.read_text(encoding="utf-8"))
-        name = "SQLite" if data["database"] == "sqlite" else "PostgreSQL"
+        name = common.database_name(data["database"])
         lines.append(
             f"| {data['date']} | {data['rows']:,} | {name} {data['version']} "
             f"| {data['dry_run_seconds']:.2f} | {data['import_seconds']:.2f} "

@@ -294,11 +294,7 @@ def render_intake_table() -> str:
         "| max ms | leads | errors | aim met |",
         "|---|---|---|---|---:|---:|---:|---:|---:|---:|---:|---|",
     ]
-    for path in sorted(RESULTS.glob("*-intake-*.json")):
-        data = json.loads(path.read_text(encoding="utf-8"))
-        if "error" in data:
-            continue
-        name = "SQLite" if data["database"] == "sqlite" else "PostgreSQL"
+    for data, name in common.recorded_runs(RESULTS, "*-intake-*.json"):
         lat = data["wrk"]["latency"]
         errors = data["wrk"]["non_2xx_3xx"] + sum(data["wrk"]["socket_errors"].values())
         lines.append(

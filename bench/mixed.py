@@ -274,11 +274,7 @@ def render_mixed_table() -> str:
         "| p50 ms | p99 ms | conflicts | errors | server CPU ms/req | load avg | database check |",
         "|---|---|---|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|---|---|",
     ]
-    for path in sorted(RESULTS.glob("*-mixed-*.json")):
-        data = json.loads(path.read_text(encoding="utf-8"))
-        if "error" in data:
-            continue
-        name = "SQLite" if data["database"] == "sqlite" else "PostgreSQL"
+    for data, name in common.recorded_runs(RESULTS, "*-mixed-*.json"):
         load = data["load_average"]
         run_cells = (
             f"| {data['date']} | {name} {data['version']} | {data['server']} "

@@ -8,7 +8,7 @@ every report, on the web page, in the API and in `conveyor report`.
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from django.db.models import Q
 
@@ -53,6 +53,12 @@ class ReportFilter:
         if self.source:
             q &= Q(**{f"{prefix}person__source": self.source})
         return q
+
+    def stay_q(self) -> Q:
+        """`deal_q` seen from the stage changes (through `deal__`) but for the pipeline, which
+        `queries.finished_stays` matches on the deal's pipeline kept on each stage change: no
+        join to the deals unless another filter needs one."""
+        return replace(self, pipeline=None).deal_q("deal__")
 
     def person_q(self, prefix: str = "") -> Q:
         """People (through `prefix`) matching the filters that apply to a person: owner (team,

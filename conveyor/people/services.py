@@ -58,6 +58,24 @@ def contacts_clean(*, email: str, phone: str, missing_field: str) -> tuple[str, 
     return email, phone
 
 
+def _check_temperature(temperature: str) -> None:
+    if temperature not in Temperature.values:
+        raise ServiceError(
+            _("'%(value)s' is not a valid temperature.") % {"value": temperature},
+            field="temperature",
+        )
+
+
+def _company_named(name: str, by: User | None) -> Company:
+    """The company of this name whatever the case it was typed in ("Acme" = "ACME"), the
+    oldest if several; else a new one (audited)."""
+    company = Company.objects.filter(name__iexact=name).order_by("pk").first()
+    if company is None:
+        company = Company.objects.create(name=name)
+        audit_record(actor=by, instance=company, action=AuditAction.CREATE)
+    return company
+
+
 @transaction.atomic
 def person_create(
     *,
@@ -76,20 +94,10 @@ def person_create(
     if not name:
         raise ServiceError(_("Enter the person's name."), field="name")
     email, phone = contacts_clean(email=email, phone=phone, missing_field="email")
-    if temperature not in Temperature.values:
-        raise ServiceError(
-            _("'%(value)s' is not a valid temperature.") % {"value": temperature},
-            field="temperature",
-        )
+    _check_temperature(temperature)
     if by is not None and owner is not None:
         require_owner_access(by, owner)
-    company = None
-    if company_name.strip():
-        # Reuse a company whatever the case it was typed in ("Acme" = "ACME").
-        company = Company.objects.filter(name__iexact=company_name.strip()).first()
-        if company is None:
-            company = Company.objects.create(name=company_name.strip())
-            audit_record(actor=by, instance=company, action=AuditAction.CREATE)
+    company = _company_named(company_name.strip(), by) if company_name.strip() else None
     person = Person.objects.create(
         name=name,
         email=email,
@@ -271,11 +279,8 @@ def person_update_bulk(
     """
     if owner is None and not temperature:
         raise ServiceError(_("Choose an owner or a temperature to set."), field="owner")
-    if temperature and temperature not in Temperature.values:
-        raise ServiceError(
-            _("'%(value)s' is not a valid temperature.") % {"value": temperature},
-            field="temperature",
-        )
+    if temperature:
+        _check_temperature(temperature)
     if owner is not None:
         require_assignable(by, owner)
     ids = sorted(set(person_ids))
@@ -322,8 +327,8 @@ class Keep(enum.Enum):
 KEEP = Keep.KEEP
 
 
-def _short_enough(value: str, field: str, model_field: str | None = None) -> str:
-    limit = max_length(Person, model_field or field)
+def _short_enough(value: str, field: str) -> str:
+    limit = max_length(Person, field)
     if len(value) > limit:
         raise ServiceError(
             _("At most %(limit)s characters, please.") % {"limit": limit}, field=field
@@ -423,17 +428,9 @@ def person_update(
                     % {"limit": max_length(Company, "name")},
                     field="company",
                 )
-            company = Company.objects.filter(name__iexact=company_name).order_by("pk").first()
-            if company is None:
-                company = Company.objects.create(name=company_name)
-                audit_record(actor=by, instance=company, action=AuditAction.CREATE)
-            person.company = company
+            person.company = _company_named(company_name, by)
     if not isinstance(temperature, Keep):
-        if temperature not in Temperature.values:
-            raise ServiceError(
-                _("'%(value)s' is not a valid temperature.") % {"value": temperature},
-                field="temperature",
-            )
+        _check_temperature(temperature)
         person.temperature = temperature
     if not isinstance(source, Keep):
         person.source = _short_enough(source.strip(), "source")

@@ -67,7 +67,19 @@ def _now(at: dt.datetime | None) -> dt.datetime:
     return at
 
 
-def _check_amount(amount: Decimal) -> Decimal:
+# Deal.amount: 14 digits, 2 of them after the point.
+_CENTS = Decimal("0.01")
+_AMOUNT_LIMIT = Decimal(10) ** 12
+
+
+def _check_amount(amount: Decimal, *, exact: bool = False) -> Decimal:
+    """Refuse a negative amount; with `exact`, also one the column cannot hold as given."""
+    if exact and (
+        not amount.is_finite() or amount != amount.quantize(_CENTS) or amount >= _AMOUNT_LIMIT
+    ):
+        raise ServiceError(
+            _("Enter an amount below a trillion with at most two decimals."), field="amount"
+        )
     if amount < 0:
         raise ServiceError(_("The amount cannot be negative."), field="amount")
     return amount
@@ -500,11 +512,6 @@ def deal_assign_bulk(*, deal_ids: Sequence[int], owner: User, by: User | None) -
     return deals
 
 
-# Deal.amount: 14 digits, 2 of them after the point.
-_CENTS = Decimal("0.01")
-_AMOUNT_LIMIT = Decimal(10) ** 12
-
-
 @transaction.atomic
 def deal_update(
     *,
@@ -533,11 +540,7 @@ def deal_update(
             )
         deal.title = title
     if amount is not None:
-        if not amount.is_finite() or amount != amount.quantize(_CENTS) or amount >= _AMOUNT_LIMIT:
-            raise ServiceError(
-                _("Enter an amount below a trillion with at most two decimals."), field="amount"
-            )
-        deal.amount = _check_amount(amount)
+        deal.amount = _check_amount(amount, exact=True)
     if currency is not None:
         currency = currency.strip().upper()
         if not (len(currency) == 3 and currency.isascii() and currency.isalpha()):
@@ -574,12 +577,9 @@ def segment_save(
 ) -> Segment:
     """Create a segment (`segment_id` None) or change its name and description."""
     _require_process_settings(by)
-    segment = (
-        Segment()
-        if segment_id is None
-        else locked_or_refuse(Segment, segment_id, _("This segment does not exist."), no_key=True)
+    segment, before = audit_editing(
+        Segment, segment_id, _("This segment does not exist."), no_key=True
     )
-    before = None if segment.pk is None else audit_snapshot(segment)
     segment.name = name.strip()
     segment.description = description.strip()
     full_clean_or_refuse(segment)
@@ -601,14 +601,9 @@ def pipeline_save(
     """Create a pipeline (`pipeline_id` None) or change it. Switching it off closes it for new
     deals; the deals in it go on, and its history stays."""
     _require_process_settings(by)
-    pipeline = (
-        Pipeline()
-        if pipeline_id is None
-        else locked_or_refuse(
-            Pipeline, pipeline_id, _("This pipeline does not exist."), no_key=True
-        )
+    pipeline, before = audit_editing(
+        Pipeline, pipeline_id, _("This pipeline does not exist."), no_key=True
     )
-    before = None if pipeline.pk is None else audit_snapshot(pipeline)
     pipeline.name = name.strip()
     pipeline.segment = segment
     pipeline.process = process

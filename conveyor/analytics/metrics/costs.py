@@ -43,7 +43,6 @@ joined to touches) and finished time by stage: seven.
 
 from __future__ import annotations
 
-import dataclasses
 import datetime as dt
 import math
 from collections import defaultdict
@@ -210,9 +209,9 @@ def _gather(f: ReportFilter) -> list[_PipelineFigures]:
             by_stage[stage_id].touches += touches
     # Time spent: the finished stays' lengths kept on the stage changes, with the cohort keys
     # beside them (no join to the deals for the window and pipelines).
-    finished = finished_stays(
-        window, scope=dataclasses.replace(f, pipeline=None).deal_q("deal__")
-    ).filter(_pipelines_q(f, "deal_"), to_stage__pipeline=F("deal_pipeline"))
+    finished = finished_stays(window, scope=f.stay_q()).filter(
+        _pipelines_q(f, "deal_"), to_stage__pipeline=F("deal_pipeline")
+    )
     for stage_id, us in (
         finished.values("to_stage_id").annotate(us=Sum("stay_us")).values_list("to_stage_id", "us")
     ):

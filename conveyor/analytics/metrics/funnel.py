@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 from typing import Any
 
 from django.utils.translation import gettext_lazy as _
@@ -21,9 +20,7 @@ def run(f: ReportFilter, *, hours: bool = True) -> dict[str, Any]:
         date_from=f.date_from,
         date_to=f.date_to,
         scope=f.deal_q(),
-        # The pipeline is matched on the stage changes themselves (their deal's pipeline is
-        # kept on them): no join to the deals unless another filter needs one.
-        change_scope=dataclasses.replace(f, pipeline=None).deal_q("deal__"),
+        change_scope=f.stay_q(),
         hours=hours,
     )
 

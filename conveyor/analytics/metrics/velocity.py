@@ -13,14 +13,13 @@ median, 90th percentile (linear interpolation), mean and count, also split first
 (purchase number 1) vs repeat (2 and more).
 
 A fixed number of queries whatever the data size: the finished intervals by stage, the stages to
-list, and the won deals. On PostgreSQL the percentiles are `percentile_cont` aggregates; SQLite
-has none, so there the stay percentiles are read rank by rank from an index
-(`queries.stay_quantiles`) and the days to win streamed and interpolated in Python.
+list, and the won deals. The stay percentiles are read rank by rank from an index on both
+databases (`queries.stay_quantiles`); the days to win are `percentile_cont` aggregates on
+PostgreSQL and streamed and interpolated in Python on SQLite, which has none.
 """
 
 from __future__ import annotations
 
-import dataclasses
 from array import array
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -84,8 +83,7 @@ def _spread_of(values: Sequence[float]) -> _Spread:
 def _stage_spreads(f: ReportFilter) -> dict[int, _Spread]:
     """Finished intervals of the cohort's deals, by stage id (all pipelines, or the chosen
     one through the pipeline kept on each stage change)."""
-    others = dataclasses.replace(f, pipeline=None).deal_q("deal__")
-    stays = finished_stays(f.window, pipeline=f.pipeline, scope=others)
+    stays = finished_stays(f.window, pipeline=f.pipeline, scope=f.stay_q())
     return {
         stage_id: _Spread(count=n, median=median / 1000, p90=p90 / 1000)
         for stage_id, (n, (median, p90)) in stay_quantiles(stays, FRACTIONS).items()

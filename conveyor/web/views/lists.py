@@ -12,9 +12,9 @@ from __future__ import annotations
 
 import datetime as dt
 import io
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
@@ -53,6 +53,8 @@ from conveyor.web.views import export_query
 # runs `deal_assign` per deal (about 5 ms each on SQLite), all inside one request and holding
 # the rows' locks, so the limit keeps the request within a few seconds.
 BULK_LIMIT = 1000
+# The list filters a bulk edit's "all matching" is read with.
+F = TypeVar("F", PeopleFilterForm, DealFilterForm)
 # Rows the CSV export writes per chunk of the streamed response.
 CSV_CHUNK = 500
 
@@ -226,6 +228,10 @@ def people_view(request: HttpRequest) -> HttpResponse | StreamingHttpResponse:
 # --- Deals -------------------------------------------------------------------------------------
 
 
+def _deals(viewer: User, form: DealFilterForm) -> QuerySet[Deal]:
+    return deals_list(viewer, **form.filters())
+
+
 def _deal_csv_row(deal: Deal) -> list[object]:
     return [
         deal.person.name,
@@ -249,7 +255,7 @@ def deals_view(request: HttpRequest) -> HttpResponse | StreamingHttpResponse:
     context = _context(request, form, DEAL_COLUMNS)
     if not form.is_valid():
         return _invalid(request, "web/lists/deals.html", context)
-    deals = deals_list(viewer, **form.filters())
+    deals = _deals(viewer, form)
     if request.GET.get("format") == "csv":
         return _csv("deals", DEAL_COLUMNS, map(_deal_csv_row, deals.iterator(2000)))
     context.update(_page(request, form, deals))
@@ -298,13 +304,26 @@ def _report_form_errors(request: HttpRequest, form: BulkForm | ListForm) -> None
             messages.error(request, f"{label}: {error}" if label else str(error))
 
 
-def _ids(request: HttpRequest, form: BulkForm, matching: QuerySet[Any] | None) -> list[int] | None:
-    """The rows to change: the ticked ids, or the ids of every row the filter matches (None,
-    with the reason told, when there are too many)."""
+def _bulk_ids(
+    request: HttpRequest,
+    form: BulkForm,
+    filter_class: type[F],
+    matching: Callable[[User, F], QuerySet[Any]],
+) -> list[int] | None:
+    """The rows a bulk edit changes: the ticked ids, or those of every row the list's filter
+    (posted with the edit) matches. None, with the reason told, when the form or the filter is
+    not valid or too many rows match."""
+    if not form.is_valid():
+        _report_form_errors(request, form)
+        return None
     if not form.cleaned_data["all_matching"]:
         return list(form.cleaned_data["ids"])
-    assert matching is not None
-    ids = list(matching.values_list("pk", flat=True)[: BULK_LIMIT + 1])
+    viewer: User = request.user  # type: ignore[assignment]
+    filters = filter_class(QueryDict(form.cleaned_data["query"]), viewer=viewer)
+    if not filters.is_valid():
+        _report_form_errors(request, filters)
+        return None
+    ids = list(matching(viewer, filters).values_list("pk", flat=True)[: BULK_LIMIT + 1])
     if len(ids) > BULK_LIMIT:
         messages.error(
             request,
@@ -313,20 +332,6 @@ def _ids(request: HttpRequest, form: BulkForm, matching: QuerySet[Any] | None) -
         )
         return None
     return ids
-
-
-def _filter_of(
-    request: HttpRequest, form: BulkForm, form_class: type[PeopleFilterForm | DealFilterForm]
-) -> PeopleFilterForm | DealFilterForm | None:
-    """The list's filter the bulk edit was posted with, when it asks for all matching rows
-    (None when it does not, or when the filter is not valid, with its errors told)."""
-    if not form.cleaned_data["all_matching"]:
-        return None
-    viewer: User = request.user  # type: ignore[assignment]
-    filters = form_class(QueryDict(form.cleaned_data["query"]), viewer=viewer)
-    if not filters.is_valid():
-        _report_form_errors(request, filters)
-    return filters
 
 
 def _refused(request: HttpRequest, error: ServiceError) -> None:
@@ -339,14 +344,7 @@ def people_bulk(request: HttpRequest) -> HttpResponse:
     """Set the owner and/or temperature of the ticked people (or all matching the filter)."""
     viewer: User = request.user  # type: ignore[assignment]
     form = PeopleBulkForm(request.POST)
-    if not form.is_valid():
-        _report_form_errors(request, form)
-        return redirect(_back("web:people", form))
-    filters = _filter_of(request, form, PeopleFilterForm)
-    if filters is not None and not filters.is_valid():
-        return redirect(_back("web:people", form))
-    matching = _people(viewer, filters) if isinstance(filters, PeopleFilterForm) else None
-    ids = _ids(request, form, matching)
+    ids = _bulk_ids(request, form, PeopleFilterForm, _people)
     if ids is None:
         return redirect(_back("web:people", form))
     try:
@@ -373,14 +371,7 @@ def deals_bulk(request: HttpRequest) -> HttpResponse:
     """Hand the ticked deals (or all matching the filter) to another owner."""
     viewer: User = request.user  # type: ignore[assignment]
     form = DealBulkForm(request.POST)
-    if not form.is_valid():
-        _report_form_errors(request, form)
-        return redirect(_back("web:deals", form))
-    filters = _filter_of(request, form, DealFilterForm)
-    if filters is not None and not filters.is_valid():
-        return redirect(_back("web:deals", form))
-    matching = deals_list(viewer, **filters.filters()) if filters is not None else None
-    ids = _ids(request, form, matching)
+    ids = _bulk_ids(request, form, DealFilterForm, _deals)
     if ids is None:
         return redirect(_back("web:deals", form))
     owner: User = form.cleaned_data["owner"]

@@ -57,13 +57,14 @@ def form_page(
     *,
     save: Callable[[dict[str, Any]], Model],
     saved: str,
-    then: Callable[[Model], str],
+    then: Callable[[Model], str] | None = None,
     template: str = "web/settings/form.html",
     context: dict[str, Any],
 ) -> HttpResponse:
     """A settings form posted: valid input goes to `save` (one service call) and the browser
     on to `then(record)` with the `saved` message; a service's refusal is shown on the field it
-    names and nothing is saved (400). A GET just shows the form, with the record's history of
+    names and nothing is saved (400). Without `then` the browser goes back to `context["back"]`
+    (the section's list, as a rule). A GET just shows the form, with the record's history of
     changes when there is a record (`context["record"]`)."""
     if request.method == "POST" and form.is_valid():
         try:
@@ -72,7 +73,7 @@ def form_page(
             add_service_error(form, error)
         else:
             messages.success(request, saved)
-            return redirect(then(record))
+            return redirect(then(record) if then is not None else context["back"])
     page = {**context, "form": form}
     if context.get("record") is not None:
         page["history"] = audit_history(context["record"])

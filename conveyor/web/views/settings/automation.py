@@ -93,7 +93,6 @@ def cadence_step_edit(
         CadenceStepForm(request.POST or None, instance=step),
         save=save,
         saved=_("Step saved."),
-        then=lambda _record: back,
         template="web/settings/cadence_step.html",
         context={
             "record": step,
@@ -156,7 +155,6 @@ def rule_edit(request: HttpRequest, pk: int | None = None) -> HttpResponse:
         form,
         save=save,
         saved=_("Rule saved."),
-        then=lambda _record: reverse("web:settings-rules"),
         template="web/settings/rule.html",
         context={
             "record": rule,

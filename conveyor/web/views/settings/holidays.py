@@ -41,7 +41,6 @@ def holiday_edit(request: HttpRequest, pk: int | None = None) -> HttpResponse:
         HolidayForm(request.POST or None, instance=holiday),
         save=save,
         saved=_("Holiday saved."),
-        then=lambda _record: reverse("web:settings-holidays"),
         template="web/settings/holiday.html",
         context={
             "record": holiday,

@@ -49,7 +49,6 @@ def question_edit(request: HttpRequest, pk: int | None = None) -> HttpResponse:
         QuestionForm(request.POST or None, instance=question),
         save=save,
         saved=_("Question saved."),
-        then=lambda _record: reverse("web:settings-questions"),
         context={
             "record": question,
             "title": question.text if question else _("New qualifying question"),
@@ -95,7 +94,6 @@ def routing_edit(request: HttpRequest, pk: int | None = None) -> HttpResponse:
         RoutingRuleForm(request.POST or None, instance=rule, actor=user),
         save=save,
         saved=_("Routing rule saved."),
-        then=lambda _record: reverse("web:settings-routing"),
         context={
             "record": rule,
             "title": rule.name if rule else _("New routing rule"),

@@ -129,7 +129,6 @@ def webhook_edit(request: HttpRequest, pk: int | None = None) -> HttpResponse:
         form,
         save=save,
         saved=_("Webhook saved."),
-        then=lambda _record: reverse("web:settings-webhooks"),
         template="web/settings/webhook.html",
         context={
             "record": endpoint,

@@ -55,7 +55,6 @@ def segment_edit(request: HttpRequest, pk: int | None = None) -> HttpResponse:
         SegmentForm(request.POST or None, instance=segment),
         save=save,
         saved=_("Segment saved."),
-        then=lambda _record: reverse("web:settings-segments"),
         context={
             "record": segment,
             "title": segment.name if segment else _("New segment"),
@@ -157,7 +156,6 @@ def stage_edit(
         StageForm(request.POST or None, instance=stage),
         save=save,
         saved=_("Stage saved."),
-        then=lambda _record: back,
         context={
             "record": stage,
             "title": (
@@ -197,7 +195,6 @@ def loss_reason_edit(request: HttpRequest, pk: int | None = None) -> HttpRespons
         LossReasonForm(request.POST or None, instance=reason),
         save=save,
         saved=_("Loss reason saved."),
-        then=lambda _record: reverse("web:settings-loss-reasons"),
         context={
             "record": reason,
             "title": reason.name if reason else _("New loss reason"),

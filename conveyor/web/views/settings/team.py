@@ -53,7 +53,6 @@ def user_edit(request: HttpRequest, pk: int | None = None) -> HttpResponse:
         UserForm(request.POST or None, instance=person, actor=user),
         save=save,
         saved=_("User saved."),
-        then=lambda _record: reverse("web:settings-users"),
         context={
             "record": person,
             "title": person.get_full_name() if person else _("New user"),
@@ -82,7 +81,6 @@ def team_edit(request: HttpRequest, pk: int | None = None) -> HttpResponse:
         TeamForm(request.POST or None, instance=team, actor=user),
         save=save,
         saved=_("Team saved."),
-        then=lambda _record: reverse("web:settings-teams"),
         context={
             "record": team,
             "title": team.name if team else _("New team"),
@@ -119,7 +117,6 @@ def plan_edit(request: HttpRequest, pk: int | None = None) -> HttpResponse:
         SalesPlanForm(request.POST or None, instance=plan, actor=user),
         save=save,
         saved=_("Sales plan saved."),
-        then=lambda _record: reverse("web:settings-plans"),
         context={
             "record": plan,
             "title": str(plan) if plan else _("New sales plan"),
@@ -156,7 +153,6 @@ def expense_edit(request: HttpRequest, pk: int | None = None) -> HttpResponse:
         ExpenseForm(request.POST or None, instance=expense),
         save=save,
         saved=_("Expense saved."),
-        then=lambda _record: reverse("web:settings-expenses"),
         context={
             "record": expense,
             "title": str(expense) if expense else _("New expense"),
