@@ -15,6 +15,7 @@ from django.utils.translation import gettext as _
 from ninja.security import HttpBearer
 
 from conveyor.accounts.models import ApiToken, TokenScope, User
+from conveyor.accounts.permissions import require_settings_access
 from conveyor.accounts.services import token_hash
 from conveyor.api.errors import ApiError
 from conveyor.core import ratelimit
@@ -67,6 +68,16 @@ def api_user(request: HttpRequest) -> User:
     token = request.auth  # type: ignore[attr-defined]
     assert isinstance(token, ApiToken)
     return token.user
+
+
+def settings_user(request: HttpRequest, refusal: str | None = None) -> User:
+    """The caller, when an owner or head of sales (`can_manage_settings`); anyone else gets
+    403 with `refusal` before anything is looked up, as on the web's settings screens."""
+    user = api_user(request)
+    require_settings_access(
+        user, refusal or _("Only owners and heads of sales change the settings.")
+    )
+    return user
 
 
 def api_token(request: HttpRequest) -> ApiToken:

@@ -1,7 +1,9 @@
-"""`/api/v1/deals`: read deals, open one, and move / win / lose / reopen it.
+"""`/api/v1/deals`: read deals, open one, edit its facts, tick its playbook, and move / win /
+lose / reopen it.
 
-State changes carry the `version` the caller last read; a stale one answers 409 and changes
-nothing, so two people (or a person and an integration) never overwrite each other silently.
+State changes and edits carry the `version` the caller last read; a stale one answers 409 and
+changes nothing, so two people (or a person and an integration) never overwrite each other
+silently.
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ import datetime as dt
 from decimal import Decimal
 from typing import Any, Literal
 
+from django.db import transaction
 from django.http import HttpRequest
 from django.utils.translation import gettext as _
 from ninja import Field, Query, Router, Schema, Status
@@ -20,11 +23,21 @@ from conveyor.api.audit import AUDIT_DESCRIPTION, AuditPage, audit_page
 from conveyor.api.auth import api_user
 from conveyor.api.errors import ApiError
 from conveyor.api.pagination import DEFAULT_LIMIT, MAX_LIMIT, filtered, page
-from conveyor.api.types import BodyIn, Id, IsoDatetime, Version
+from conveyor.api.types import BodyIn, Id, IsoDatetime, PatchIn, Text, Version
 from conveyor.people.selectors import people_for
 from conveyor.pipelines import selectors
 from conveyor.pipelines.models import Deal, DealStatus, LossReason, Pipeline, Stage
-from conveyor.pipelines.services import deal_lose, deal_move, deal_open, deal_reopen, deal_win
+from conveyor.pipelines.playbooks import MAX_ITEM_LENGTH, PlaybookEntry, playbook_state
+from conveyor.pipelines.services import (
+    deal_assign,
+    deal_lose,
+    deal_move,
+    deal_open,
+    deal_reopen,
+    deal_update,
+    deal_win,
+    playbook_check,
+)
 from conveyor.touches.selectors import visible_deal
 
 DealOrdering = Literal[
@@ -37,6 +50,7 @@ DealOrdering = Literal[
     "amount",
     "-amount",
 ]
+
 
 router = Router()
 
@@ -79,9 +93,9 @@ class DealIn(BodyIn):
     pipeline_id: Id
     stage_id: Id | None = Field(None, description="Default: the pipeline's first stage.")
     owner_id: Id | None = Field(None, description="Default: the caller.")
-    title: str = Field("", max_length=200)
+    title: Text = Field("", max_length=200)
     amount: Decimal = Field(Decimal(0), ge=0, max_digits=14, decimal_places=2)
-    currency: str = Field("", max_length=3)
+    currency: Text = Field("", max_length=3)
 
 
 class MoveIn(BodyIn):
@@ -98,12 +112,46 @@ class LoseIn(BodyIn):
     version: Version
     reason_id: Id
     refused_by_us: StrictBool = False
-    unmet_criteria: str = Field("", max_length=2000)
+    unmet_criteria: Text = Field("", max_length=2000)
 
 
 class ReopenIn(BodyIn):
     version: Version
     stage_id: Id | None = None
+
+
+class DealPatchIn(PatchIn):
+    """A deal's facts as the deal page edits them in place; only the fields sent change."""
+
+    version: Version
+    title: Text = Field(None, max_length=200)  # type: ignore[assignment]
+    amount: Decimal = Field(None, ge=0, max_digits=14, decimal_places=2)  # type: ignore[assignment]
+    currency: Text = Field(  # type: ignore[assignment]
+        None,
+        min_length=3,
+        max_length=3,
+        pattern=r"^[A-Za-z]{3}$",
+        description="The three-letter ISO 4217 code.",
+    )
+    owner_id: Id = Field(  # type: ignore[assignment]
+        None, description="Hand the deal (and its open tasks) to this user."
+    )
+
+
+class PlaybookCheckIn(BodyIn):
+    item: Text = Field(
+        ...,
+        min_length=1,
+        max_length=MAX_ITEM_LENGTH,
+        description="The item's text, as in the stage's playbook.",
+    )
+    checked: StrictBool = Field(True, description="false unticks it.")
+
+
+class DealPlaybookItemOut(Schema):
+    text: str
+    mandatory: bool
+    checked: bool
 
 
 class StageChangeOut(Schema):
@@ -237,3 +285,51 @@ def deal_reopen_action(request: HttpRequest, deal_id: Id, payload: ReopenIn) -> 
     deal = visible_deal(user, deal_id)
     stage = _stage(deal.pipeline_id, payload.stage_id) if payload.stage_id is not None else None
     return deal_reopen(deal_id=deal.pk, version=payload.version, by=user, stage=stage)
+
+
+@router.patch(
+    "/{deal_id}",
+    response=DealOut,
+    summary="Change a deal's title, amount, currency or owner",
+    description=(
+        "Only the fields sent change; `version` is the one you read (stale: 409, nothing "
+        "changes). A new owner takes the deal's open tasks too. Each change bumps the version "
+        "(title, amount and currency together once, the owner once more) and is audited."
+    ),
+)
+def deal_change(request: HttpRequest, deal_id: Id, payload: DealPatchIn) -> Deal:
+    user = api_user(request)
+    deal = visible_deal(user, deal_id)
+    sent = payload.model_dump(exclude_unset=True)
+    owner = None
+    if "owner_id" in sent:
+        owner = User.objects.filter(pk=sent["owner_id"]).first()
+        if owner is None:
+            raise ApiError(422, _("No such user."), fields={"owner_id": [_("Not found.")]})
+    # The web saves the facts through deal_update and the owner through deal_assign; sent
+    # together, both happen or neither does.
+    with transaction.atomic():
+        deal = deal_update(
+            deal_id=deal.pk,
+            version=payload.version,
+            by=user,
+            title=sent.get("title"),
+            amount=sent.get("amount"),
+            currency=sent.get("currency"),
+        )
+        if owner is not None:
+            deal = deal_assign(deal_id=deal.pk, owner=owner, by=user, version=deal.version)
+    return deal
+
+
+@router.post(
+    "/{deal_id}/checks",
+    response=list[DealPlaybookItemOut],
+    summary="Tick or untick a playbook item of the deal's current stage",
+    description="Answers the stage's checklist for this deal after the change.",
+)
+def deal_check(request: HttpRequest, deal_id: Id, payload: PlaybookCheckIn) -> list[PlaybookEntry]:
+    user = api_user(request)
+    deal = visible_deal(user, deal_id)
+    playbook_check(deal_id=deal.pk, item=payload.item, checked=payload.checked, by=user)
+    return playbook_state(deal)

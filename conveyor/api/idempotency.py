@@ -4,7 +4,11 @@ For 24 hours after a POST with a key, the same caller sending the same key:
 - with the same request (method, path, body) gets the stored response again, marked with
   `Idempotent-Replayed: true`;
 - with a different request gets 422 `idempotency_key_reused`;
-- while the first request still runs gets 409 `in_progress`.
+- while the first request still runs gets 409 `in_progress`;
+- when the first answer was marked `Cache-Control: no-store` (it held a secret, such as a new
+  webhook's signing secret) gets 409 `idempotency_response_not_kept`: the request was done,
+  but its answer was never stored, so the secret does not rest in the database for a day and
+  is never answered twice. The request is not run again.
 
 The in-flight row is inserted before the view runs, so of two concurrent requests exactly one
 runs (the database's unique constraint decides). Responses that say the request never ran
@@ -38,6 +42,12 @@ def _digest(*parts: bytes) -> str:
     for part in parts:
         digest.update(hashlib.sha256(part).digest())
     return digest.hexdigest()
+
+
+def _not_to_store(response: HttpResponse) -> bool:
+    """Whether the answer says it must not be stored (`Cache-Control: no-store`)."""
+    directives = response.get("Cache-Control", "").split(",")
+    return any(directive.split("=")[0].strip().lower() == "no-store" for directive in directives)
 
 
 class IdempotencyMiddleware:
@@ -79,6 +89,11 @@ class IdempotencyMiddleware:
             raise
         if response.status_code >= 500 or response.status_code in NOT_KEPT or response.streaming:
             IdempotencyRecord.objects.filter(pk=record.pk).delete()
+            return response
+        if _not_to_store(response):
+            IdempotencyRecord.objects.filter(pk=record.pk).update(
+                state=IdempotencyState.DONE_NOT_KEPT, status_code=response.status_code
+            )
             return response
         IdempotencyRecord.objects.filter(pk=record.pk).update(
             state=IdempotencyState.DONE,
@@ -142,6 +157,17 @@ class IdempotencyMiddleware:
                     409,
                     _("A request with this Idempotency-Key is in progress."),
                     code="in_progress",
+                )
+            )
+        if earlier.state == IdempotencyState.DONE_NOT_KEPT:
+            return error_response(
+                ApiError(
+                    409,
+                    _(
+                        "The request with this Idempotency-Key was done, but its answer held "
+                        "a secret and was not kept, so it cannot be sent again."
+                    ),
+                    code="idempotency_response_not_kept",
                 )
             )
         response = HttpResponse(

@@ -10,11 +10,15 @@ from django.utils.translation import gettext_lazy as _
 class IdempotencyState(models.TextChoices):
     IN_FLIGHT = "in_flight", _("In flight")
     DONE = "done", _("Done")
+    # Done, but the answer held a secret (`Cache-Control: no-store`): it was not kept.
+    DONE_NOT_KEPT = "done_not_kept", _("Done, answer not kept")
 
 
 class IdempotencyRecord(models.Model):
     """A POST sent with an `Idempotency-Key`: while it runs (`in_flight`) a second request with
-    the key is refused, and afterwards (`done`) the stored response is replayed for 24 hours.
+    the key is refused, and afterwards (`done`) the stored response is replayed for 24 hours;
+    an answer marked `Cache-Control: no-store` (it holds a secret) is not kept
+    (`done_not_kept`), and a replay is refused instead.
 
     `principal` is a SHA-256 of the caller's credentials, so one client's keys never meet
     another's; `request_hash` covers method, path and body, so a reused key with a different

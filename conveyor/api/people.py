@@ -1,4 +1,5 @@
-"""`/api/v1/people` and `/api/v1/companies`."""
+"""`/api/v1/people` and `/api/v1/companies`: read them; record, edit, link a referral, merge and
+erase a person (the person page's actions, through the same services)."""
 
 from __future__ import annotations
 
@@ -13,14 +14,21 @@ from conveyor.api.audit import AUDIT_DESCRIPTION, AuditPage, audit_page
 from conveyor.api.auth import api_user
 from conveyor.api.errors import ApiError
 from conveyor.api.pagination import DEFAULT_LIMIT, MAX_LIMIT, filtered, page
-from conveyor.api.types import BodyIn, Id, IsoDatetime
-from conveyor.people.models import Company, Person, Temperature
+from conveyor.api.types import BodyIn, Id, IsoDatetime, PatchIn, Text
+from conveyor.people.models import Company, Person, Suppression, Temperature
 from conveyor.people.privacy import person_export
 from conveyor.people.selectors import companies_for, people_for
-from conveyor.people.services import person_create
+from conveyor.people.services import (
+    person_create,
+    person_erase,
+    person_link_referral,
+    person_merge,
+    person_update,
+)
 
 PersonOrdering = Literal["id", "-id", "created_at", "-created_at", "name", "-name"]
 CompanyOrdering = Literal["id", "-id", "created_at", "-created_at", "name", "-name"]
+
 
 router = Router()
 companies_router = Router()
@@ -50,20 +58,54 @@ class PersonFilters(Schema):
     owner_id: Id | None = None
     company_id: Id | None = None
     temperature: Temperature | None = None
-    source: str | None = None
-    email: str | None = None
-    phone: str | None = None
+    source: Text | None = None
+    email: Text | None = None
+    phone: Text | None = None
 
 
 class PersonIn(BodyIn):
-    name: str = Field(..., min_length=1, max_length=200)
-    email: str = Field("", max_length=254)
-    phone: str = Field("", max_length=64)
-    company_name: str = Field("", max_length=200)
-    source: str = Field("", max_length=64)
+    name: Text = Field(..., min_length=1, max_length=200)
+    email: Text = Field("", max_length=254)
+    phone: Text = Field("", max_length=64)
+    company_name: Text = Field("", max_length=200)
+    source: Text = Field("", max_length=64)
     temperature: Temperature = Temperature.COLD
     owner_id: Id | None = Field(None, description="Default: the caller.")
     referred_by_id: Id | None = None
+
+
+class PersonPatchIn(PatchIn):
+    """A person's details as the person page edits them in place; only the fields sent change."""
+
+    name: Text = Field(None, min_length=1, max_length=200)  # type: ignore[assignment]
+    email: Text = Field(None, max_length=254)  # type: ignore[assignment]
+    phone: Text = Field(None, max_length=64)  # type: ignore[assignment]
+    company_name: Text = Field(  # type: ignore[assignment]
+        None,
+        max_length=200,
+        description="Found by name whatever its case, or created; empty clears it.",
+    )
+    source: Text = Field(None, max_length=64)  # type: ignore[assignment]
+    temperature: Temperature = Field(None)  # type: ignore[assignment]
+    owner_id: Id | None = Field(None, description="null: nobody.")
+
+
+class PersonReferralIn(BodyIn):
+    referred_by_id: Id = Field(..., description="Who brought this person (someone you may see).")
+
+
+class PersonMergeIn(BodyIn):
+    merge_id: Id = Field(
+        ..., description="The duplicate (someone you may see), joined into this person."
+    )
+
+
+class PersonEraseIn(BodyIn):
+    reason: Text = Field(
+        "",
+        max_length=Suppression._meta.get_field("reason").max_length,
+        description="Why (kept with the suppressed contacts).",
+    )
 
 
 class CompanyOut(Schema):
@@ -152,13 +194,87 @@ def person_add(request: HttpRequest, payload: PersonIn) -> Status[Person]:
     return Status(201, person)
 
 
+@router.patch(
+    "/{person_id}",
+    response=PersonOut,
+    summary="Change a person's details",
+    description=(
+        "Only the fields sent change. E-mail and phone are normalised and refused when another "
+        "person has them (merge the two instead); one of them stays required."
+    ),
+)
+def person_change(request: HttpRequest, person_id: Id, payload: PersonPatchIn) -> Person:
+    user = api_user(request)
+    person = people_for(user).get(pk=person_id)
+    sent = payload.model_dump(exclude_unset=True)
+    changes: dict[str, Any] = {
+        name: sent[name]
+        for name in ("name", "email", "phone", "company_name", "source", "temperature")
+        if name in sent
+    }
+    if "owner_id" in sent:
+        changes["owner"] = None
+        if sent["owner_id"] is not None:
+            changes["owner"] = User.objects.filter(pk=sent["owner_id"]).first()
+            if changes["owner"] is None:
+                raise ApiError(422, _("No such user."), fields={"owner_id": [_("Not found.")]})
+    return person_update(person_id=person.pk, by=user, **changes)
+
+
+@router.post("/{person_id}/referral", response=PersonOut, summary="Record who referred a person")
+def person_referral(request: HttpRequest, person_id: Id, payload: PersonReferralIn) -> Person:
+    user = api_user(request)
+    person = people_for(user).get(pk=person_id)
+    referrer = people_for(user).filter(pk=payload.referred_by_id).first()
+    if referrer is None:
+        raise ApiError(422, _("No such person."), fields={"referred_by_id": [_("Not found.")]})
+    return person_link_referral(person_id=person.pk, referred_by_id=referrer.pk, by=user)
+
+
+@router.post(
+    "/{person_id}/merge",
+    response=PersonOut,
+    summary="Merge a duplicate into this person",
+    description=(
+        "Everything of the duplicate (deals, touches, tasks, leads, referrals) moves to this "
+        "person, empty details are filled from it, and the duplicate is deleted. Answers the "
+        "person kept."
+    ),
+)
+def person_merge_action(request: HttpRequest, person_id: Id, payload: PersonMergeIn) -> Person:
+    user = api_user(request)
+    person = people_for(user).get(pk=person_id)
+    duplicate = people_for(user).filter(pk=payload.merge_id).first()
+    if duplicate is None:
+        raise ApiError(422, _("No such person."), fields={"merge_id": [_("Not found.")]})
+    return person_merge(keep_id=person.pk, merge_id=duplicate.pk, by=user)
+
+
+@router.post(
+    "/{person_id}/erase",
+    response=PersonOut,
+    summary="Erase a person's personal data",
+    description=(
+        'At the person\'s request: they become "Erased person #id" without contacts, company '
+        "or consent, the personal text of their deals, touches, tasks and leads is cleared, "
+        "and their e-mail and phone are kept off intake for good (as digests). Numbers and "
+        "dates stay, so reports do not change. Cannot be undone. Owners and heads of sales "
+        "only. Answers what is left of the person."
+    ),
+)
+def person_erase_action(request: HttpRequest, person_id: Id, payload: PersonEraseIn) -> Person:
+    user = api_user(request)
+    person = people_for(user).get(pk=person_id)
+    return person_erase(person_id=person.pk, by=user, reason=payload.reason)
+
+
 @companies_router.get("", response=CompanyPage, summary="List companies")
 def company_list(
     request: HttpRequest,
     cursor: str | None = None,
     limit: int = Query(DEFAULT_LIMIT, ge=1, le=MAX_LIMIT),
     ordering: CompanyOrdering = "name",
-    name: str | None = None,
+    name: Text | None = None,
 ) -> dict[str, Any]:
     queryset = companies_for(api_user(request))
     if name:

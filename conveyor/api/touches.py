@@ -1,4 +1,4 @@
-"""`/api/v1/touches` (log one, list) and `/api/v1/tasks` (plan, list, complete)."""
+"""`/api/v1/touches` (log one, list) and `/api/v1/tasks` (plan, list, complete, reschedule)."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ import datetime as dt
 from typing import Any, Literal
 
 from django.http import HttpRequest
+from django.utils import timezone
 from django.utils.translation import gettext as _
 from ninja import Field, Query, Router, Schema, Status
 
@@ -13,16 +14,25 @@ from conveyor.accounts.models import User
 from conveyor.api.auth import api_user
 from conveyor.api.errors import ApiError
 from conveyor.api.pagination import DEFAULT_LIMIT, MAX_LIMIT, filtered, page
-from conveyor.api.types import BodyIn, Id, IsoDatetime
+from conveyor.api.types import BodyIn, Id, IsoDatetime, Text
 from conveyor.people.models import Person
 from conveyor.people.selectors import people_for
 from conveyor.pipelines.models import Deal
 from conveyor.touches.models import Channel, ClosingStep, Direction, Outcome, Task, Touch, TouchKind
 from conveyor.touches.selectors import OPEN_TASK, tasks_for, touches_for, visible_deal
-from conveyor.touches.services import task_complete, task_schedule, touch_log
+from conveyor.touches.services import (
+    preset_due,
+    task_complete,
+    task_reschedule,
+    task_schedule,
+    touch_log,
+)
 
 TouchOrdering = Literal["id", "-id", "at", "-at"]
 TaskOrdering = Literal["id", "-id", "due_at", "-due_at"]
+# The agenda's "+1 hour", "Tomorrow", "Next week" (`preset_due`).
+ReschedulePreset = Literal["hour", "tomorrow", "week"]
+
 
 router = Router()
 tasks_router = Router()
@@ -62,9 +72,9 @@ class TouchIn(BodyIn):
     channel: Channel = Channel.CALL
     direction: Direction = Direction.OUTGOING
     step: ClosingStep | None = Field(None, description="Closing touches: the step asked for.")
-    step_note: str = Field("", max_length=120)
+    step_note: Text = Field("", max_length=120)
     outcome: Outcome | None = Field(None, description="Closing touches: what came of it.")
-    note: str = Field("", max_length=5000)
+    note: Text = Field("", max_length=5000)
     at: IsoDatetime | None = None
 
 
@@ -97,17 +107,28 @@ class TaskIn(BodyIn):
     deal_id: Id | None = None
     person_id: Id | None = None
     assignee_id: Id | None = Field(None, description="Default: the caller.")
-    title: str = Field(..., min_length=1, max_length=200)
+    title: Text = Field(..., min_length=1, max_length=200)
     due_at: IsoDatetime
     kind: TouchKind = TouchKind.WARMING
     channel: Channel = Channel.CALL
 
 
 class TaskDoneIn(BodyIn):
-    note: str = Field("", max_length=5000)
+    note: Text = Field("", max_length=5000)
     step: ClosingStep | None = None
-    step_note: str = Field("", max_length=120)
+    step_note: Text = Field("", max_length=120)
     outcome: Outcome | None = None
+
+
+class TaskRescheduleIn(BodyIn):
+    preset: ReschedulePreset | None = Field(
+        None,
+        description=(
+            "As the agenda moves a task: `hour` is an hour after the later of now and its due "
+            "time; `tomorrow` and `week` are 1 and 7 days from today at its time of day."
+        ),
+    )
+    due_at: IsoDatetime | None = Field(None, description="…or an exact time (with its offset).")
 
 
 def _subject(
@@ -209,3 +230,22 @@ def task_done(request: HttpRequest, task_id: Id, payload: TaskDoneIn) -> Task:
         step_note=payload.step_note,
         outcome=payload.outcome or "",
     )
+
+
+@tasks_router.post(
+    "/{task_id}/reschedule",
+    response=TaskOut,
+    summary="Move an open task to another time",
+    description="Give either `preset` (as the agenda's buttons) or `due_at`.",
+)
+def task_move(request: HttpRequest, task_id: Id, payload: TaskRescheduleIn) -> Task:
+    user = api_user(request)
+    task = tasks_for(user).get(pk=task_id)
+    if (payload.preset is None) == (payload.due_at is None):
+        message = _("Give either preset or due_at.")
+        raise ApiError(422, message, fields={"preset": [message]})
+    due_at = payload.due_at
+    if payload.preset is not None:
+        due_at = preset_due(payload.preset, due_at=task.due_at, now=timezone.now())
+    assert due_at is not None
+    return task_reschedule(task_id=task.pk, by=user, due_at=due_at)

@@ -1,13 +1,15 @@
-"""Input types shared by the routers, tight enough that the schema says what is accepted."""
+"""Input types shared by the routers, tight enough that the schema says what is accepted:
+ids, versions, ISO dates and date-times, text the databases can store, and PATCH bodies."""
 
 from __future__ import annotations
 
 import datetime as dt
+import re
 from typing import Annotated, Any
 
 from django.utils import timezone
 from ninja import Schema
-from pydantic import AfterValidator, BeforeValidator, Field, model_validator
+from pydantic import AfterValidator, BeforeValidator, ConfigDict, Field, model_validator
 
 # Ids and versions fit the databases' 64-bit integers; anything larger cannot name a row.
 MAX_INT = 2**63 - 1
@@ -38,9 +40,29 @@ def _in_utc(value: dt.datetime) -> dt.datetime:
         raise ValueError("The date-time is out of range.") from None
 
 
+def no_nul(value: str) -> str:
+    """Refuse a NUL character: PostgreSQL cannot store (or compare with) one in text or JSON."""
+    if "\x00" in value:
+        raise ValueError("NUL characters are not allowed.")
+    return value
+
+
+def _iso_date(value: Any) -> Any:
+    """Only YYYY-MM-DD (the schema's `format: date`): pydantic would also read a number as a
+    Unix time."""
+    if isinstance(value, str) and re.fullmatch(r"\d{4}-\d{2}-\d{2}", value):
+        return value
+    if isinstance(value, dt.date) and not isinstance(value, dt.datetime):
+        return value
+    raise ValueError("Expected a date as YYYY-MM-DD.")
+
+
 Id = Annotated[int, Field(ge=1, le=MAX_INT)]
 Version = Annotated[int, Field(ge=1, le=MAX_INT)]
 IsoDatetime = Annotated[dt.datetime, BeforeValidator(_iso_only), AfterValidator(_in_utc)]
+IsoDate = Annotated[dt.date, BeforeValidator(_iso_date)]
+# Text the databases can store and compare with.
+Text = Annotated[str, AfterValidator(no_nul)]
 
 
 class BodyIn(Schema):
@@ -53,3 +75,28 @@ class BodyIn(Schema):
         if not isinstance(getattr(value, "_obj", value), dict):
             raise ValueError("The body must be a JSON object.")
         return value
+
+
+# --- PATCH bodies -------------------------------------------------------------------------------
+
+# The placeholder of a PATCH field left out (never a value: `exclude_unset` drops it).
+UNSET: Any = None
+
+
+def unsent(**constraints: Any) -> Any:
+    """A PATCH field: left out, the record keeps its value; sent, it must be a value of its type
+    (`null` is refused unless the type allows it). The placeholder is never validated."""
+    return Field(UNSET, **constraints)
+
+
+def _no_defaults(schema: dict[str, Any]) -> None:
+    # A PATCH field left out keeps its value; the placeholder default (None) is no value to
+    # promise in the schema (and `null` is refused where the field is not nullable).
+    for prop in schema.get("properties", {}).values():
+        prop.pop("default", None)
+
+
+class PatchIn(BodyIn):
+    """A PATCH body: only the fields sent change (`model_dump(exclude_unset=True)`)."""
+
+    model_config = ConfigDict(json_schema_extra=_no_defaults)

@@ -14,7 +14,17 @@ from django.utils.translation import gettext as _
 from ninja import NinjaAPI
 from ninja.errors import AuthenticationError, HttpError, ValidationError
 
-from conveyor.api import catalog, deals, leads, people, reports, touches
+from conveyor.api import (
+    automation,
+    catalog,
+    deals,
+    intake_settings,
+    leads,
+    people,
+    reports,
+    team,
+    touches,
+)
 from conveyor.api.auth import TokenAuth
 from conveyor.api.errors import STATUS_CODES, ApiError, error_response, validation_fields
 from conveyor.core.errors import ConflictError, PermissionDenied, ServiceError
@@ -80,6 +90,22 @@ api.add_router("/tasks", touches.tasks_router, tags=["tasks"])
 api.add_router("/pipelines", catalog.router, tags=["pipelines"])
 api.add_router("/loss-reasons", catalog.reasons_router, tags=["loss reasons"])
 api.add_router("/reports", reports.router, tags=["reports"])
+# Settings: what the web's settings screens change.
+api.add_router("/segments", catalog.segments_router, tags=["segments"])
+api.add_router("/stages", catalog.stages_router, tags=["stages"])
+api.add_router("/users", team.users_router, tags=["users"])
+api.add_router("/teams", team.teams_router, tags=["teams"])
+api.add_router("/sales-plans", team.plans_router, tags=["sales plans"])
+api.add_router("/expenses", team.expenses_router, tags=["expenses"])
+api.add_router("/holidays", team.holidays_router, tags=["holidays"])
+api.add_router("/cadences", automation.cadences_router, tags=["cadences"])
+api.add_router("/cadence-steps", automation.steps_router, tags=["cadences"])
+api.add_router("/automation-rules", automation.rules_router, tags=["automation rules"])
+api.add_router("/email-templates", automation.email_templates_router, tags=["e-mail templates"])
+api.add_router("/webhooks", automation.webhooks_router, tags=["webhooks"])
+api.add_router("/questions", intake_settings.questions_router, tags=["questions"])
+api.add_router("/routing-rules", intake_settings.routing_router, tags=["routing rules"])
+api.add_router("/lead-forms", intake_settings.forms_router, tags=["lead forms"])
 
 
 @api.exception_handler(ApiError)
@@ -124,7 +150,9 @@ def _conflict(request: HttpRequest, error: ConflictError) -> HttpResponse:
 
 @api.exception_handler(PermissionDenied)
 def _forbidden(request: HttpRequest, error: PermissionDenied) -> HttpResponse:
-    return error_response(ApiError(403, error.message))
+    # A refusal may name the input it is about (who may not be made the owner, say).
+    fields = {error.field: [error.message]} if error.field else None
+    return error_response(ApiError(403, error.message, fields=fields))
 
 
 @api.exception_handler(ServiceError)

@@ -111,9 +111,14 @@ def rule_params_clean(
         return {"user_id": owner.pk}
     if action == Action.SEND_EMAIL:
         template = _record(params, "template_id", EmailTemplate, _("Choose the e-mail template."))
+        # As the settings screen offers only active ones: a switched-off one is never sent.
+        if not template.is_active:
+            raise ServiceError(_("This template is switched off."), field="template_id")
         return {"template_id": template.pk}
     if action == Action.CALL_WEBHOOK:
         endpoint = _record(params, "endpoint_id", WebhookEndpoint, _("Choose the webhook."))
+        if not endpoint.is_active:
+            raise ServiceError(_("This webhook is switched off."), field="endpoint_id")
         return {"endpoint_id": endpoint.pk}
     raise ServiceError(_("Choose what the rule does."), field="action")
 

@@ -90,6 +90,8 @@ T_DEAL = "conveyor_import_deal"
 T_CHANGE = "conveyor_import_change"
 T_LAST = "conveyor_import_last"
 T_TOUCH = "conveyor_import_touch"
+# A touch's place in its deal's history (touches.placement), computed as the touches go in.
+PLACED = ("stage_id", "deal_pipeline_id", "deal_opened_at")
 # Sorts an outcome row (won/lost) after every stage change at the same instant.
 OUTCOME_SEQ = 2**62
 # Rows per INSERT ... SELECT into the big tables. PostgreSQL queues one foreign-key check per
@@ -1426,6 +1428,7 @@ class _Importer:
             "refused_by_us",
             "purchase_number",
             "max_position",
+            "touches_to_win",
             "version",
         ]
         extra, values = model_defaults(Deal, given, connection)
@@ -1462,11 +1465,11 @@ class _Importer:
                    CASE WHEN d.status = %s THEN ROW_NUMBER() OVER (
                        PARTITION BY d.person_id, d.status ORDER BY d.closed_at, d.id
                    ) END,
-                   l.max_position, 1{constants}
+                   l.max_position, CASE WHEN d.status = %s THEN 0 END, 1{constants}
             FROM {T_DEAL} d JOIN {T_LAST} l ON l.deal_id = d.id
             ORDER BY d.id
             """,
-            [LOST, WON, *values],
+            [LOST, WON, WON, *values],
         )
         if renumber:
             db.execute(
@@ -1549,11 +1552,23 @@ class _Importer:
                 f"SELECT external_id FROM {touch_table} WHERE external_id IS NOT NULL)"
             )
         given = ["deal_id", "person_id", "user_id", "at", "kind", "channel", "outcome"]
-        extra, values = model_defaults(Touch, [*given, "external_id"], connection)
+        extra, values = model_defaults(Touch, [*given, *PLACED, "external_id"], connection)
         constants = "".join(", %s" for _ in extra)
         incoming = int(db.scalar(f"SELECT COUNT(*) FROM {T_TOUCH}"))
         with db.indexes_rebuilt_afterwards(touch_table, incoming=incoming):
             self._insert_touches(touch_table, given, extra, constants, values, count)
+        # The won deals that got touches count them again up to their win (touches.placement).
+        deal_table = Deal._meta.db_table
+        db.execute(
+            f"""
+            UPDATE {deal_table} SET touches_to_win = (
+                SELECT COUNT(*) FROM {touch_table} t
+                WHERE t.deal_id = {deal_table}.id AND t.at <= {deal_table}.closed_at
+            )
+            WHERE status = %s AND id IN (SELECT deal_id FROM {T_TOUCH})
+            """,
+            [WON],
+        )
         if db.pg:
             db.execute("SET CONSTRAINTS ALL DEFERRED")  # as Django declares them
 
@@ -1567,6 +1582,12 @@ class _Importer:
         count: FileCount,
     ) -> None:
         db = self.db
+        deal_table = Deal._meta.db_table
+        # Where each touch falls in its deal's history, as touches.placement.stage_at says.
+        stage_at = f"""
+            SELECT c.to_stage_id FROM {StageChange._meta.db_table} c
+            WHERE c.deal_id = t.deal_id AND c.at <= t.at ORDER BY c.at DESC, c.id DESC LIMIT 1
+        """
         try:
             # Ids repeated inside the file hit the unique index; only then is the (slow)
             # search for them worth running.
@@ -1574,9 +1595,12 @@ class _Importer:
                 for low in range(0, self.touch_lines, CHUNK_LINES):
                     count.inserted += db.execute(
                         f"""
-                        INSERT INTO {touch_table} ({", ".join([*given, "external_id", *extra])})
-                        SELECT {", ".join(given)}, ext{constants} FROM {T_TOUCH}
-                        WHERE line > %s AND line <= %s
+                        INSERT INTO {touch_table}
+                            ({", ".join([*given, "external_id", *PLACED, *extra])})
+                        SELECT {", ".join(f"t.{name}" for name in given)}, t.ext,
+                               ({stage_at}), d.pipeline_id, d.opened_at{constants}
+                        FROM {T_TOUCH} t LEFT JOIN {deal_table} d ON d.id = t.deal_id
+                        WHERE t.line > %s AND t.line <= %s
                         """,
                         [*values, low, low + CHUNK_LINES],
                     )

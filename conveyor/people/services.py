@@ -76,6 +76,14 @@ def _company_named(name: str, by: User | None) -> Company:
     return company
 
 
+def _company_name_short_enough(name: str) -> None:
+    limit = max_length(Company, "name")
+    if len(name) > limit:
+        raise ServiceError(
+            _("At most %(limit)s characters, please.") % {"limit": limit}, field="company"
+        )
+
+
 @transaction.atomic
 def person_create(
     *,
@@ -97,7 +105,9 @@ def person_create(
     _check_temperature(temperature)
     if by is not None and owner is not None:
         require_owner_access(by, owner)
-    company = _company_named(company_name.strip(), by) if company_name.strip() else None
+    company_name = company_name.strip()
+    _company_name_short_enough(company_name)
+    company = _company_named(company_name, by) if company_name else None
     person = Person.objects.create(
         name=name,
         email=email,
@@ -422,12 +432,7 @@ def person_update(
         if not company_name:
             person.company = None
         elif person.company is None or person.company.name != company_name:
-            if len(company_name) > max_length(Company, "name"):
-                raise ServiceError(
-                    _("At most %(limit)s characters, please.")
-                    % {"limit": max_length(Company, "name")},
-                    field="company",
-                )
+            _company_name_short_enough(company_name)
             person.company = _company_named(company_name, by)
     if not isinstance(temperature, Keep):
         _check_temperature(temperature)

@@ -76,6 +76,7 @@ class DealAdmin(AuditedAdmin[Deal]):
         "lost_reason",
         "lost_stage",
         "purchase_number",
+        "touches_to_win",
         "max_position",
         "stage_entered_at",
         "version",

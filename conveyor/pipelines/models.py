@@ -237,6 +237,13 @@ class Deal(models.Model):
     max_position = models.PositiveSmallIntegerField(_("highest stage reached"), default=1)
     version = models.PositiveIntegerField(_("version"), default=1)
     external_id = models.CharField(_("external id"), max_length=64, null=True, blank=True)
+    # While the deal is won: its touches up to and including the win time (DESIGN §4 "Touches
+    # to first sale"), kept by deal_win, touch_log (a touch dated before the win), deal_reopen
+    # (None), a touch's deletion and the importers, so the touches report reads a column
+    # instead of counting millions of touches.
+    touches_to_win = models.PositiveIntegerField(
+        _("touches to the win"), null=True, blank=True, editable=False
+    )
 
     class Meta:
         verbose_name = _("deal")
@@ -268,9 +275,17 @@ class Deal(models.Model):
             models.Index(fields=["owner", "status"], name="deal_owner_status"),
             models.Index(fields=["person", "status"], name="deal_person_status"),
             # Deals won or lost in a window, with what days-to-win and touches-to-first-sale
-            # read (purchase number, opening time; the id for PostgreSQL's index-only scans).
+            # read (purchase number, opening time, touches; the id for PostgreSQL's index-only
+            # scans).
             models.Index(
-                fields=["status", "closed_at", "purchase_number", "opened_at", "id"],
+                fields=[
+                    "status",
+                    "closed_at",
+                    "purchase_number",
+                    "opened_at",
+                    "id",
+                    "touches_to_win",
+                ],
                 name="deal_closed",
             ),
         ]
@@ -290,6 +305,11 @@ class Deal(models.Model):
                 condition=Q(status="won", purchase_number__isnull=False)
                 | (~Q(status="won") & Q(purchase_number__isnull=True)),
                 name="deal_purchase_number_iff_won",
+            ),
+            models.CheckConstraint(
+                condition=Q(status="won", touches_to_win__isnull=False)
+                | (~Q(status="won") & Q(touches_to_win__isnull=True)),
+                name="deal_touches_to_win_iff_won",
             ),
             models.CheckConstraint(condition=Q(version__gte=1), name="deal_version_gte_1"),
             models.UniqueConstraint(
@@ -342,6 +362,7 @@ class StageChange(models.Model):
         blank=True,
         on_delete=models.PROTECT,
         related_name="+",
+        db_index=False,  # `stagechange_to_stage_at` leads with it
     )
     at = models.DateTimeField(_("at"), default=timezone.now)
     left_at = models.DateTimeField(_("left at"), null=True, blank=True)
@@ -379,6 +400,8 @@ class StageChange(models.Model):
         ordering = ["deal", "at", "id"]
         indexes = [
             models.Index(fields=["deal", "at"], name="stagechange_deal_at"),
+            # Entries into a stage over a window (key meetings per day) from the index alone.
+            models.Index(fields=["to_stage", "at"], name="stagechange_to_stage_at"),
             # Covers the funnel's time-in-stage query (finished stays of a cohort's deals), so
             # it is answered from the index alone.
             models.Index(

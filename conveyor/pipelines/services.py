@@ -57,6 +57,8 @@ from conveyor.pipelines.models import (
 )
 from conveyor.pipelines.playbooks import playbook_clean, playbook_items, playbook_state
 from conveyor.pipelines.signals import deal_assigned, deal_changed
+from conveyor.touches.models import Touch
+from conveyor.touches.placement import touches_rehome, touches_to_win
 
 
 def _now(at: dt.datetime | None) -> dt.datetime:
@@ -131,10 +133,14 @@ def _close_current_interval(deal: Deal, at: dt.datetime) -> None:
 
 
 def _history_append(deal: Deal, **fields: Any) -> StageChange:
-    """Append one change to the deal's history, with the cohort keys the reports read."""
-    return StageChange.objects.create(
+    """Append one change to the deal's history, with the cohort keys the reports read; the
+    deal's touches from its time on fall in the stage it leads to (`touches.placement`)."""
+    change = StageChange.objects.create(
         deal=deal, deal_pipeline_id=deal.pipeline_id, deal_opened_at=deal.opened_at, **fields
     )
+    if change.kind != ChangeKind.ENTER:  # a new deal has no touches yet
+        touches_rehome(deal.pk, change.at, change.to_stage)
+    return change
 
 
 def _check_stage(pipeline: Pipeline, stage: Stage) -> None:
@@ -273,8 +279,18 @@ def deal_win(
         n=Max("purchase_number")
     )["n"]
     deal.purchase_number = (last or 0) + 1
+    deal.touches_to_win = touches_to_win(deal.pk, at)
     deal.version = F("version") + 1
-    deal.save(update_fields=["amount", "status", "closed_at", "purchase_number", "version"])
+    deal.save(
+        update_fields=[
+            "amount",
+            "status",
+            "closed_at",
+            "purchase_number",
+            "touches_to_win",
+            "version",
+        ]
+    )
     purchases_renumber(deal.person_id, by=by, skip=deal.pk)
     deal.refresh_from_db()
     audit_record(actor=by, instance=deal, action=AuditAction.WIN, before=before)
@@ -376,6 +392,7 @@ def deal_reopen(
     deal.refused_by_us = False
     deal.unmet_criteria = ""
     deal.purchase_number = None
+    deal.touches_to_win = None
     deal.stage = stage
     deal.stage_entered_at = at
     deal.max_position = max(deal.max_position, stage.position)
@@ -423,6 +440,7 @@ def deal_transfer(
     deal.save(update_fields=["pipeline", "stage", "stage_entered_at", "max_position", "version"])
     # The whole history now belongs to the new pipeline's cohort, as the deal does.
     StageChange.objects.filter(deal=deal).update(deal_pipeline=pipeline)
+    Touch.objects.filter(deal=deal).update(deal_pipeline=pipeline)
     deal.refresh_from_db(fields=["version"])
     audit_record(actor=by, instance=deal, action=AuditAction.TRANSFER, before=before)
     deal_changed.send(sender=Deal, deal=deal, change=change, by=by)

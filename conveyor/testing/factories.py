@@ -4,14 +4,24 @@ from __future__ import annotations
 
 import datetime as dt
 from decimal import Decimal
+from typing import Any
 
 import factory
 from django.utils import timezone
 
 from conveyor.accounts.models import Role, Team, User
 from conveyor.people.models import Company, Person
-from conveyor.pipelines.models import Deal, LossReason, Pipeline, Process, Segment, Stage
+from conveyor.pipelines.models import (
+    Deal,
+    DealStatus,
+    LossReason,
+    Pipeline,
+    Process,
+    Segment,
+    Stage,
+)
 from conveyor.touches.models import Task, Touch, TouchKind
+from conveyor.touches.placement import touch_counted, touch_keys
 
 
 class TeamFactory(factory.django.DjangoModelFactory):
@@ -110,6 +120,9 @@ class DealFactory(factory.django.DjangoModelFactory):
         )
     )
     amount = Decimal("1000.00")
+    status = DealStatus.OPEN
+    # A won deal counts its touches to the win (a constraint); a bare one has none yet.
+    touches_to_win = factory.LazyAttribute(lambda o: 0 if o.status == DealStatus.WON else None)
 
 
 class TouchFactory(factory.django.DjangoModelFactory):
@@ -119,6 +132,18 @@ class TouchFactory(factory.django.DjangoModelFactory):
     person = factory.SubFactory(PersonFactory)
     kind = TouchKind.WARMING
     at = factory.LazyFunction(timezone.now)
+
+    @classmethod
+    def _create(cls, model_class: type[Touch], *args: Any, **kwargs: Any) -> Touch:
+        # Placed in its deal's history and counted to the win, as touch_log does.
+        deal = kwargs.get("deal")
+        if deal is not None:
+            deal = Deal.objects.get(pk=deal.pk)
+        touch: Touch = model_class.objects.create(
+            *args, **{**touch_keys(deal, kwargs["at"]), **kwargs}
+        )
+        touch_counted(deal, touch.at)
+        return touch
 
 
 class TaskFactory(factory.django.DjangoModelFactory):

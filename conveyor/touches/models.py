@@ -93,6 +93,35 @@ class Touch(models.Model):
     outcome = models.CharField(_("outcome"), max_length=12, choices=Outcome.choices, blank=True)
     note = models.TextField(_("note"), blank=True)
     external_id = models.CharField(_("external id"), max_length=64, null=True, blank=True)
+    # Where the touch falls in its deal's history, kept by touch_log, the deal services (a change
+    # dated before later touches re-homes them), deal_transfer and the importers in the same
+    # transactions: the stage the deal was in at `at` (the stay [entered, left) holding it; None
+    # before the deal opened, after it closed, or without a deal) and the deal's cohort keys,
+    # so the costs report counts effort per stage from one index instead of joining every
+    # stay to every touch.
+    stage = models.ForeignKey(
+        "pipelines.Stage",
+        verbose_name=_("stage at the time"),
+        null=True,
+        blank=True,
+        editable=False,
+        on_delete=models.PROTECT,
+        db_constraint=False,
+        db_index=False,
+        related_name="+",
+    )
+    deal_pipeline = models.ForeignKey(
+        "pipelines.Pipeline",
+        verbose_name=_("deal's pipeline"),
+        null=True,
+        blank=True,
+        editable=False,
+        on_delete=models.DO_NOTHING,
+        db_constraint=False,
+        db_index=False,
+        related_name="+",
+    )
+    deal_opened_at = models.DateTimeField(_("deal opened"), null=True, blank=True, editable=False)
 
     class Meta:
         verbose_name = _("touch")
@@ -106,6 +135,13 @@ class Touch(models.Model):
             # in index order: SQLite groups without sorting the millions of touches, and
             # neither database reads the table.
             models.Index(fields=["user", "kind", "step", "outcome", "at"], name="touch_tally"),
+            # The costs report's effort per stage: a pipeline's touches by the stage they fell
+            # in, each stage's cohort a range of the opening times (grouped in index order).
+            models.Index(
+                fields=["deal_pipeline", "stage", "deal_opened_at"],
+                name="touch_stay",
+                condition=Q(stage__isnull=False),
+            ),
         ]
         constraints = [
             models.CheckConstraint(

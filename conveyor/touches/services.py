@@ -41,6 +41,7 @@ from conveyor.touches.models import (
     Touch,
     TouchKind,
 )
+from conveyor.touches.placement import touch_counted, touch_keys
 
 # A touch logged "now" by a client whose clock runs a little fast is still fine.
 _CLOCK_SKEW = dt.timedelta(minutes=5)
@@ -84,6 +85,10 @@ def touch_log(
     a warming touch pushes for nothing, so it has neither. `by=None` is the system (an e-mail
     sent by automation): no access check, the touch is credited to the deal's owner."""
     deal, person = _subject(deal, person)
+    if deal is not None:
+        # Locked: a win counting the deal's touches must not miss this one, nor this one miss
+        # the win (see placement.touch_counted).
+        deal = Deal.objects.select_for_update(of=("self",)).select_related("owner").get(pk=deal.pk)
     owner = deal.owner if deal is not None else person.owner
     if by is not None:
         require_owner_access(by, owner)
@@ -121,7 +126,9 @@ def touch_log(
         step_note=step_note.strip() if step == ClosingStep.CUSTOM else "",
         outcome=outcome,
         note=note.strip(),
+        **touch_keys(deal, at),
     )
+    touch_counted(deal, at)
     audit_record(actor=by, instance=touch, action=AuditAction.CREATE)
     return touch
 

@@ -108,9 +108,11 @@ def _won_in_window(f: ReportFilter) -> dict[str, Any]:
         closed_at__gte=window.start,
         closed_at__lt=window.end,
     ).aggregate(
-        customers=Count("person", distinct=True, filter=first),
-        repeat_customers=Count("person", distinct=True, filter=first & Q(person__in=repeat_buyers)),
-        advocates=Count("person", distinct=True, filter=first & Q(person__in=_referrers())),
+        # A person has one first purchase (purchase numbers are 1..n per person), so counting
+        # first purchases counts people, without a DISTINCT that sorts them all.
+        customers=Count("pk", filter=first),
+        repeat_customers=Count("pk", filter=first & Q(person__in=repeat_buyers)),
+        advocates=Count("pk", filter=first & Q(person__in=_referrers())),
         all_deals=Count("pk", filter=ours),
         first_deals=Count("pk", filter=ours & first),
         repeat_deals=Count("pk", filter=ours & repeat),
@@ -128,11 +130,43 @@ def _referral(f: ReportFilter) -> dict[str, int]:
     """People who are customers at `to` (a won deal the filter selects, won before `to`) and
     those of them who referred someone who was a customer by `to` too."""
     end = f.window.end
-    counts = Deal.objects.filter(f.deal_q(), status=DealStatus.WON, closed_at__lt=end).aggregate(
-        customers=Count("person", distinct=True),
-        referrers=Count("person", distinct=True, filter=Q(person__in=_referrers(before=end))),
-    )
+    selected = f.deal_q()
+    won = Deal.objects.filter(selected, status=DealStatus.WON, closed_at__lt=end)
+    referrers = Q(person__in=_referrers(before=end))
+    if not selected:
+        # Every won deal counts: a person won before `to` exactly when their first purchase
+        # (the earliest win) was, so their first purchases count them without a DISTINCT.
+        counts = won.filter(purchase_number=1).aggregate(
+            customers=Count("pk"), referrers=Count("pk", filter=referrers)
+        )
+    else:
+        counts = won.aggregate(
+            customers=Count("person", distinct=True),
+            referrers=Count("person", distinct=True, filter=referrers),
+        )
     return {key: int(value or 0) for key, value in counts.items()}
+
+
+def _rates(checks: dict[str, Any], referral: dict[str, int]) -> dict[str, Any]:
+    return {
+        "repeat_purchase_rate": {
+            "customers": checks["customers"],
+            "repeat": checks["repeat_customers"],
+            "rate": rate(checks["repeat_customers"], checks["customers"]),
+        },
+        "target_repeat_rate": TARGET_REPEAT_RATE,
+        "referral_rate": {
+            "customers": referral["customers"],
+            "referrers": referral["referrers"],
+            "rate": rate(referral["referrers"], referral["customers"]),
+        },
+    }
+
+
+def rates(f: ReportFilter) -> dict[str, Any]:
+    """The repeat purchase rate (with the seeds' mark) and the referral rate alone, as `run`
+    gives them (the dashboard shows these, not the leads it would count)."""
+    return _rates(_won_in_window(f), _referral(f))
 
 
 def run(f: ReportFilter) -> dict[str, Any]:
@@ -150,17 +184,7 @@ def run(f: ReportFilter) -> dict[str, Any]:
             "repeat_customers": checks["repeat_customers"],
             "advocates": checks["advocates"],
         },
-        "repeat_purchase_rate": {
-            "customers": checks["customers"],
-            "repeat": checks["repeat_customers"],
-            "rate": rate(checks["repeat_customers"], checks["customers"]),
-        },
-        "target_repeat_rate": TARGET_REPEAT_RATE,
-        "referral_rate": {
-            "customers": referral["customers"],
-            "referrers": referral["referrers"],
-            "rate": rate(referral["referrers"], referral["customers"]),
-        },
+        **_rates(checks, referral),
         "average_check": {
             kind: average(checks[f"{kind}_revenue"], checks[f"{kind}_deals"]) for kind in kinds
         },

@@ -18,8 +18,8 @@ the process "conversion" (of the chosen segment, if any), each checked on its ow
 
 - loss share = cohort deals lost at the stage / cohort deals lost;
 - touch share = touches logged on a cohort deal while it was in the stage (a touch at time t
-  belongs to the stay `[entered, left)` holding t, matched in SQL; touches before the deal was
-  opened or after it was closed belong to no stage) / all such touches;
+  belongs to the stay `[entered, left)` holding t, kept on the touch as `Touch.stage`; touches
+  before the deal was opened or after it was closed belong to no stage) / all such touches;
 - time share = hours of the cohort's finished stays in the stage / hours of all of them (stays
   still running are left out, DESIGN §4 "Time in stage");
 - effort share = the mean of the touch share and the time share (either alone when the other has
@@ -37,8 +37,8 @@ plain words:
    given even for an empty window; a pipeline without a key-meeting stage gets none.
 
 Queries, whatever the data size: expenses overlapping the window, leads by source, new customers
-by source, the stages checked, the cohort's losses by stage, touches by stage (stage changes
-joined to touches) and finished time by stage: seven.
+by source, the stages checked, the cohort's losses by stage, touches by stage (from the
+touches' own stage and cohort keys) and finished time by stage: seven.
 """
 
 from __future__ import annotations
@@ -52,15 +52,16 @@ from fractions import Fraction
 from typing import Any
 
 from django.conf import settings
-from django.db.models import Count, F, Q, Sum
+from django.db.models import Count, Q, Sum
 from django.utils.translation import gettext_lazy as _
 
 from conveyor.analytics.filters import ReportFilter
 from conveyor.analytics.metrics.conveyor_path import leads, new_customer_deals
 from conveyor.analytics.models import Expense
-from conveyor.analytics.queries import MS_PER_HOUR, finished_stays, money, rate
+from conveyor.analytics.queries import MS_PER_HOUR, finished_stays, joins_many, money, rate
 from conveyor.analytics.reports import Report, Table
-from conveyor.pipelines.models import Deal, DealStatus, Process, Stage, StageChange
+from conveyor.pipelines.models import Deal, DealStatus, Process, Stage
+from conveyor.touches.models import Touch
 
 # --- Cost per lead and per customer ----------------------------------------------------------
 
@@ -94,18 +95,18 @@ def _channels(f: ReportFilter) -> list[dict[str, Any]]:
         "channel", "period_start", "period_end", "amount"
     ):
         spent[channel] += pro_rata(amount, start, end, f.date_from, f.date_to)
+    lead_rows = leads(f).exclude(source="")
     lead_counts = dict(
-        leads(f)
-        .exclude(source="")
-        .values("source")
-        .annotate(n=Count("pk", distinct=True))
+        lead_rows.values("source")
+        .annotate(n=Count("pk", distinct=joins_many(lead_rows)))
         .values_list("source", "n")
     )
+    # One first purchase per person (purchase numbers are 1..n per person): no DISTINCT.
     customer_counts = dict(
         new_customer_deals(f)
         .exclude(person__source="")
         .values("person__source")
-        .annotate(n=Count("person", distinct=True))
+        .annotate(n=Count("*"))
         .values_list("person__source", "n")
     )
     rows = []
@@ -165,6 +166,7 @@ def _gather(f: ReportFilter) -> list[_PipelineFigures]:
     window = f.window
     pipelines: dict[int, _PipelineFigures] = {}
     by_stage: dict[int, _StageFigures] = {}
+    stage_pipeline: dict[int, int] = {}
     for stage_id, pipeline_id, pipeline_name, position, name, key, archived in (
         Stage.objects.filter(_pipelines_q(f))
         .order_by("pipeline__name", "pipeline_id", "position", "id")
@@ -176,6 +178,7 @@ def _gather(f: ReportFilter) -> list[_PipelineFigures]:
         figures = _StageFigures(stage_id, position, name, key, archived)
         pipelines.setdefault(pipeline_id, _PipelineFigures(pipeline_name)).stages.append(figures)
         by_stage[stage_id] = figures
+        stage_pipeline[stage_id] = pipeline_id
 
     cohort = Deal.objects.filter(
         f.deal_q(), _pipelines_q(f), opened_at__gte=window.start, opened_at__lt=window.end
@@ -186,36 +189,37 @@ def _gather(f: ReportFilter) -> list[_PipelineFigures]:
         if row["status"] == DealStatus.LOST and row["lost_stage_id"] in by_stage:
             by_stage[row["lost_stage_id"]].lost += row["n"]
 
-    stays = StageChange.objects.filter(
-        f.deal_q("deal__"),
-        _pipelines_q(f, "deal__"),
-        deal__opened_at__gte=window.start,
-        deal__opened_at__lt=window.end,
-        to_stage__isnull=False,
-        # Only stays in the deal's own (current) pipeline, which holds its cohort: a deal
-        # transferred from another pipeline must not add its old stays to that one's effort.
-        to_stage__pipeline=F("deal__pipeline"),
+    # Each touch keeps the stage its deal was in at the time, beside the deal's cohort keys
+    # (`touches.placement`): no join to the deals unless another filter needs one. Counted
+    # only at stages of the deal's own (current) pipeline, which holds its cohort: a deal
+    # transferred from another pipeline must not add its old stays' touches to that one's.
+    placed = Touch.objects.filter(
+        f.stay_q(),
+        deal_pipeline__in=list(pipelines),
+        stage__isnull=False,
+        deal_opened_at__gte=window.start,
+        deal_opened_at__lt=window.end,
     ).order_by()
-    # A touch belongs to the stay [at, left_at) holding its time; a running stay has no end.
-    during = Q(deal__touches__at__gte=F("at")) & (
-        Q(left_at__isnull=True) | Q(deal__touches__at__lt=F("left_at"))
-    )
-    for stage_id, touches in (
-        stays.values("to_stage_id")
-        .annotate(n=Count("deal__touches", filter=during))
-        .values_list("to_stage_id", "n")
+    for pipeline_id, stage_id, touches in (
+        placed.values("deal_pipeline_id", "stage_id")
+        .annotate(n=Count("*"))
+        .values_list("deal_pipeline_id", "stage_id", "n")
     ):
-        if stage_id in by_stage:
+        if stage_id in by_stage and stage_pipeline[stage_id] == pipeline_id:
             by_stage[stage_id].touches += touches
     # Time spent: the finished stays' lengths kept on the stage changes, with the cohort keys
     # beside them (no join to the deals for the window and pipelines).
+    # The stages are known, so each is a seek into the `stagechange_stay` index; the
+    # pipelines too, so neither table is joined (a stay counts in its deal's own pipeline).
     finished = finished_stays(window, scope=f.stay_q()).filter(
-        _pipelines_q(f, "deal_"), to_stage__pipeline=F("deal_pipeline")
+        to_stage__in=list(by_stage), deal_pipeline__in=list(pipelines)
     )
-    for stage_id, us in (
-        finished.values("to_stage_id").annotate(us=Sum("stay_us")).values_list("to_stage_id", "us")
+    for pipeline_id, stage_id, us in (
+        finished.values("deal_pipeline_id", "to_stage_id")
+        .annotate(us=Sum("stay_us"))
+        .values_list("deal_pipeline_id", "to_stage_id", "us")
     ):
-        if stage_id in by_stage:
+        if stage_pipeline[stage_id] == pipeline_id:
             by_stage[stage_id].ms += (us or 0) / 1000
     return list(pipelines.values())
 

@@ -25,12 +25,14 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from conveyor.accounts.models import Role, User
 from conveyor.analytics.filters import ReportFilter
 from conveyor.analytics.metrics import conveyor_path, discipline, funnel, key_counts, plan_fact
 from conveyor.analytics.reports import Report, Table
+from conveyor.core.timewindow import account_tz, add_months
 from conveyor.pipelines.models import Pipeline
 
 # Rows of the stalled and rotting lists shown on the dashboard (the counts cover them all).
@@ -71,13 +73,24 @@ def _funnel(f: ReportFilter, pipeline: Pipeline) -> dict[str, Any]:
     }
 
 
+def _plan_month(f: ReportFilter) -> ReportFilter:
+    """The one month of plan vs fact on the page: the current one, or the window's last when
+    it lies in the past. Plan-fact counts each month in full and on its own, so it is asked
+    for that month alone (not every month of a long window)."""
+    months = plan_fact.month_starts(f.date_from, f.date_to)
+    if not months:
+        return f
+    this = timezone.localtime(timezone.now(), account_tz()).date().replace(day=1)
+    month = this if this in months else months[-1]
+    return dataclasses.replace(f, date_from=month, date_to=add_months(month, 1))
+
+
 def run(f: ReportFilter) -> dict[str, Any]:
     f = dashboard_filter(f)
     counts = key_counts.run(f, period="month")
-    plans = plan_fact.run(f)
+    plans = plan_fact.run(_plan_month(f))
     attention = discipline.run(f)
-    path = conveyor_path.run(f)
-    # One month on the page: the current one, or the window's last when it lies in the past.
+    path = conveyor_path.rates(f)
     month = plans["current_month"] or (plans["months"][-1] if plans["months"] else None)
     lists = ("stalled_deals", "rotting_deals", "waiting_leads", "managers_below_rhythm")
     return {

@@ -2,10 +2,10 @@
 what the closing touches achieved, step by step (DESIGN §4 "Touches to first sale",
 "Warming : closing ratio"; §5).
 
-A fixed number of queries whatever the data size: the first sales grouped by their number of
-touches (a histogram, from which the median, mean and shares follow), the window's touches
-tallied by user, kind, step and outcome (the per-manager and per-step tables are sums of it),
-and the names of the users in the tally.
+A fixed number of queries whatever the data size: the first sales grouped by the number of
+touches each won deal keeps (a histogram, from which the median, mean and shares follow), the
+window's touches tallied by user, kind, step and outcome (the per-manager and per-step tables
+are sums of it), and the names of the users in the tally.
 """
 
 from __future__ import annotations
@@ -14,13 +14,12 @@ from collections import defaultdict
 from fractions import Fraction
 from typing import Any
 
-from django.db.models import Count, IntegerField, OuterRef, Subquery, Value
-from django.db.models.functions import Coalesce
+from django.db.models import Count
 from django.utils.translation import gettext_lazy as _
 
 from conveyor.accounts.models import User
 from conveyor.analytics.filters import ReportFilter
-from conveyor.analytics.queries import rate, stream_rows
+from conveyor.analytics.queries import rate
 from conveyor.analytics.reports import Report, Table
 from conveyor.pipelines.models import Deal, DealStatus
 from conveyor.touches.models import ClosingStep, Outcome, Touch, TouchKind
@@ -52,19 +51,11 @@ def touches_to_first_sale(f: ReportFilter) -> tuple[dict[str, Any], list[dict[st
     """First purchases (purchase number 1) won in the window and the touches on each deal up to
     and including its win time: the summary of §5 and the histogram behind it.
 
-    One query: each deal's touch count is a correlated subquery (answered from the
-    touch (deal, at) index), streamed and counted into a histogram here.
+    One query: the histogram grouped over the count each won deal keeps
+    (`Deal.touches_to_win`, see `conveyor.touches.placement`), read with the deals from the
+    `deal_closed` index.
     """
     window = f.window
-    on_deal = (
-        Touch.objects.filter(deal=OuterRef("pk"), at__lte=OuterRef("closed_at"))
-        .order_by()
-        .values("deal")
-        # COUNT(*), not COUNT(id): the (deal, at) index alone answers it (index-only on
-        # PostgreSQL, where counting ids read every touch from the table).
-        .annotate(n=Count("*"))
-        .values("n")
-    )
     rows = (
         Deal.objects.filter(
             f.deal_q(),
@@ -73,15 +64,13 @@ def touches_to_first_sale(f: ReportFilter) -> tuple[dict[str, Any], list[dict[st
             closed_at__gte=window.start,
             closed_at__lt=window.end,
         )
-        .annotate(touch_count=Coalesce(Subquery(on_deal, output_field=IntegerField()), Value(0)))
         .order_by()
-        .values_list("touch_count")
+        .values("touches_to_win")
+        .annotate(n=Count("*"))
+        .values_list("touches_to_win", "n")
     )
-    # Counted here, not by GROUP BY: grouping by the subquery makes both databases run it
-    # twice per deal (once to group, once to output), and the counts are small integers.
-    histogram: dict[int, int] = {}
-    for (touches,) in stream_rows(rows):
-        histogram[touches] = histogram.get(touches, 0) + 1
+    # A won deal always has its count (a constraint says so).
+    histogram: dict[int, int] = {touches or 0: n for touches, n in rows}
     deals = sum(histogram.values())
     summary: dict[str, Any] = {
         "deals": deals,

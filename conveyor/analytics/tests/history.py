@@ -74,6 +74,7 @@ def build_deal(
         lost_reason=lost_reason if status == DealStatus.LOST else None,
         refused_by_us=refused_by_us,
         purchase_number=1 if status == DealStatus.WON else None,
+        touches_to_win=0 if status == DealStatus.WON else None,  # touches come later
     )
     previous: Stage | None = None
     for index, step in enumerate(steps):

@@ -66,6 +66,7 @@ def deal(
         status=status,
         closed_at=NOW - dt.timedelta(days=1) if closed else None,
         purchase_number=1 if status == DealStatus.WON else None,
+        touches_to_win=0 if status == DealStatus.WON else None,
     )
 
 

@@ -83,6 +83,7 @@ def won_deal(
         opened_at=closed_at - dt.timedelta(days=3),
         closed_at=closed_at,
         purchase_number=number,
+        touches_to_win=0,
     )
 
 

@@ -60,6 +60,7 @@ def open_deal(
         stage_entered_at=entered,
         closed_at=NOW - DAY if status != DealStatus.OPEN else None,
         purchase_number=1 if status == DealStatus.WON else None,
+        touches_to_win=0 if status == DealStatus.WON else None,
     )
 
 

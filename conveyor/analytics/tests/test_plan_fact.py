@@ -58,6 +58,7 @@ def won(
         opened_at=closed_at - dt.timedelta(days=1),
         closed_at=closed_at if status != DealStatus.OPEN else None,
         purchase_number=1 if status == DealStatus.WON else None,
+        touches_to_win=0 if status == DealStatus.WON else None,
     )
 
 

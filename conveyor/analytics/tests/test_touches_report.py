@@ -30,7 +30,7 @@ from conveyor.testing.factories import (
     TouchFactory,
     pipeline_with_stages,
 )
-from conveyor.touches.models import Touch, TouchKind
+from conveyor.touches.models import TouchKind
 
 pytestmark = pytest.mark.django_db
 
@@ -62,6 +62,7 @@ def won_deal(
         opened_at=closed_at - dt.timedelta(days=40),
         closed_at=closed_at,
         purchase_number=purchase_number,
+        touches_to_win=0,
     )
     return deal
 
@@ -151,7 +152,7 @@ def world(cast: Cast, pipeline: Pipeline) -> World:
     warm(None, m, W0, person=lone)
     warm(None, m, W1, person=lone)
     # The head: one closing touch with no step or outcome (as an import may leave it) on I.
-    Touch.objects.create(
+    TouchFactory(
         deal=d["I"], person=d["I"].person, user=cast.head, at=t(3, 6), kind=TouchKind.CLOSING
     )
     # The other head: 2 warming, no closing (ratio None), on J.

@@ -39,6 +39,17 @@ class Api:
             headers=self._headers(headers),
         )
 
+    def patch(self, path: str, body: Any = None, **headers: str) -> Any:
+        return self.client.patch(
+            path,
+            data=json.dumps(body if body is not None else {}),
+            content_type="application/json",
+            headers=self._headers(headers),
+        )
+
+    def delete(self, path: str, **headers: str) -> Any:
+        return self.client.delete(path, headers=self._headers(headers))
+
 
 ApiFor = Callable[..., Api]
 

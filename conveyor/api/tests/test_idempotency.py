@@ -9,6 +9,8 @@ from conftest import Cast
 from conveyor.api.idempotency import _digest
 from conveyor.api.models import IdempotencyRecord, IdempotencyState
 from conveyor.api.tests.conftest import Api, ApiFor
+from conveyor.api.tests.matrix.automation import PUBLIC_URL
+from conveyor.automation.models import WebhookEndpoint
 from conveyor.intake.models import Lead
 
 pytestmark = pytest.mark.django_db
@@ -111,3 +113,72 @@ def test_overlong_key_is_refused(api: Api) -> None:
 def test_request_hash_covers_the_path_and_body() -> None:
     assert _digest(b"POST", b"/a", b"{}") != _digest(b"POST", b"/b", b"{}")
     assert _digest(b"POST", b"/a", b"{}") != _digest(b"POST", b"/a{}", b"")
+
+
+# --- Answers holding a secret (`Cache-Control: no-store`) ---------------------------------------
+
+WEBHOOK = {"name": "Billing", "url": PUBLIC_URL, "events": ["deal_won"]}
+
+
+def _kept_anywhere(secret: str) -> bool:
+    """Whether any idempotency row holds `secret`, in any column."""
+    for row in IdempotencyRecord.objects.values():
+        for value in row.values():
+            if isinstance(value, bytes | memoryview):
+                value = bytes(value).decode(errors="replace")
+            if secret in str(value):
+                return True
+    return False
+
+
+def _refused_replay(response: object) -> None:
+    assert getattr(response, "status_code", None) == 409
+    error = response.json()["error"]  # type: ignore[attr-defined]
+    assert error["code"] == "idempotency_response_not_kept"
+    assert "secret" in error["message"] and "not kept" in error["message"]
+    assert "Idempotent-Replayed" not in response  # type: ignore[operator]
+
+
+def test_a_new_webhooks_secret_is_not_kept_and_a_replay_does_not_create_another(
+    cast: Cast, api_for: ApiFor
+) -> None:
+    head = api_for(cast.head)
+    first = head.post("/api/v1/webhooks", WEBHOOK, **{"Idempotency-Key": "hook-1"})
+    assert first.status_code == 201, first.content
+    secret = first.json()["secret"]
+    assert secret == WebhookEndpoint.objects.get().secret
+    record = IdempotencyRecord.objects.get(key="hook-1")
+    assert record.state == IdempotencyState.DONE_NOT_KEPT and bytes(record.body) == b""
+    assert not _kept_anywhere(secret)
+    again = head.post("/api/v1/webhooks", WEBHOOK, **{"Idempotency-Key": "hook-1"})
+    _refused_replay(again)
+    assert secret not in again.content.decode()
+    assert WebhookEndpoint.objects.count() == 1
+    # The key still guards its request: another body under it is a reused key, as ever.
+    other = head.post(
+        "/api/v1/webhooks", {**WEBHOOK, "name": "Other"}, **{"Idempotency-Key": "hook-1"}
+    )
+    assert other.status_code == 422
+    assert other.json()["error"]["code"] == "idempotency_key_reused"
+    assert WebhookEndpoint.objects.count() == 1
+
+
+def test_a_rotated_secret_is_not_kept_and_a_replay_does_not_rotate_again(
+    cast: Cast, api_for: ApiFor
+) -> None:
+    head = api_for(cast.head)
+    endpoint_id = head.post("/api/v1/webhooks", WEBHOOK).json()["id"]
+    path = f"/api/v1/webhooks/{endpoint_id}/rotate"
+    first = head.post(path, **{"Idempotency-Key": "rotate-1"})
+    assert first.status_code == 200, first.content
+    secret = first.json()["secret"]
+    assert WebhookEndpoint.objects.get().secret == secret
+    assert not _kept_anywhere(secret)
+    _refused_replay(head.post(path, **{"Idempotency-Key": "rotate-1"}))
+    assert WebhookEndpoint.objects.get().secret == secret  # not rotated a second time
+
+
+def test_an_answer_without_a_secret_is_still_kept_whole(api: Api) -> None:
+    first = api.post("/api/v1/leads", LEAD, **{"Idempotency-Key": "plain"})
+    record = IdempotencyRecord.objects.get(key="plain")
+    assert record.state == IdempotencyState.DONE and bytes(record.body) == first.content

@@ -370,6 +370,7 @@ class _Writer:
                 "lost_stage_id",
                 "purchase_number",
                 "max_position",
+                "touches_to_win",
             ],
         )
         pipelines = self.plan.pipelines
@@ -397,6 +398,7 @@ class _Writer:
                     stage if row.status == LOST else None,
                     purchase.get(pk),
                     position,
+                    0 if row.status == WON else None,  # no touches come with the import
                 )
             )
         self.written.deals = len(rows)

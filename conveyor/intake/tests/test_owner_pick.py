@@ -53,6 +53,7 @@ def test_round_robin_skips_a_manager_at_capacity(team: Team, pipeline: Pipeline)
         status=DealStatus.WON,
         closed_at=timezone.now(),
         purchase_number=1,
+        touches_to_win=0,
     )  # closed deals do not count
     rule = _rule(pipeline, team=team)
     assert [owner_pick(rule=rule) for _ in range(3)] == [first, third, first]

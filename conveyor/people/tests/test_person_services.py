@@ -95,6 +95,25 @@ def test_a_new_company_name_creates_a_company(cast: Cast) -> None:
     assert Company.objects.count() == 2
 
 
+def test_an_over_long_company_name_is_a_field_error_and_nothing_is_written(cast: Cast) -> None:
+    with pytest.raises(ServiceError) as exc:
+        person_create(name="Ivana", email="i@example.org", company_name="A" * 201, by=None)
+
+    assert exc.value.field == "company"
+    assert Person.objects.count() == 0
+    assert Company.objects.count() == 0
+
+
+def test_a_company_name_at_the_limit_is_kept_whole(cast: Cast) -> None:
+    # Spaces around it do not count against the limit: they are trimmed first.
+    person = person_create(
+        name="Ivana", email="i@example.org", company_name=f" {'A' * 200} ", by=None
+    )
+
+    assert person.company is not None
+    assert person.company.name == "A" * 200
+
+
 @pytest.mark.parametrize("name", ["", "   "])
 def test_an_empty_name_is_refused_and_nothing_is_written(cast: Cast, name: str) -> None:
     with pytest.raises(ServiceError) as exc:

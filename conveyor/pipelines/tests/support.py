@@ -9,8 +9,9 @@ from typing import Any
 from conveyor.accounts.models import User
 from conveyor.core.db import micros_between
 from conveyor.people.models import Person
-from conveyor.pipelines.models import Deal, Pipeline, Stage, StageChange
+from conveyor.pipelines.models import Deal, DealStatus, Pipeline, Stage, StageChange
 from conveyor.pipelines.services import deal_open
+from conveyor.touches.models import Touch
 
 # Every test runs in the past, so touches are never "in the future" and times are exact.
 T0 = dt.datetime(2025, 3, 3, 9, 0, tzinfo=dt.UTC)
@@ -57,7 +58,9 @@ def world_counts() -> dict[str, int]:
 
 def assert_history_keys(deal: Deal) -> None:
     """Every stage change of `deal` carries the deal's pipeline and opening time, and a finished
-    stay its exact length in microseconds (what the time-in-stage reports read)."""
+    stay its exact length in microseconds (what the time-in-stage reports read); every touch
+    on it where it falls in that history, and the deal, if won, its touches to the win
+    (`touches.placement`), all worked out again here from the raw rows."""
     deal.refresh_from_db()
     for change in StageChange.objects.filter(deal=deal):
         assert (change.deal_pipeline_id, change.deal_opened_at) == (
@@ -67,3 +70,19 @@ def assert_history_keys(deal: Deal) -> None:
         finished = change.to_stage_id is not None and change.left_at is not None
         expected = micros_between(change.at, change.left_at) if finished else None
         assert change.stay_us == expected, change
+    # Each touch: the stage of the deal's last change at or before it (in history order), the
+    # deal's cohort keys; a won deal: its touches at or before the win.
+    history = list(StageChange.objects.filter(deal=deal).order_by("at", "pk"))
+    touches = list(Touch.objects.filter(deal=deal))
+    for touch in touches:
+        before = [change for change in history if change.at <= touch.at]
+        stage = before[-1].to_stage_id if before else None
+        assert (touch.stage_id, touch.deal_pipeline_id, touch.deal_opened_at) == (
+            stage,
+            deal.pipeline_id,
+            deal.opened_at,
+        ), touch
+    closed_at = deal.closed_at
+    won = deal.status == DealStatus.WON and closed_at is not None
+    expected_count = sum(1 for t in touches if t.at <= closed_at) if won else None
+    assert deal.touches_to_win == expected_count, deal

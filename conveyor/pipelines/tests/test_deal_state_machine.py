@@ -6,7 +6,8 @@ back, skipping), wins, losses, reopens and stale-version attempts keeps the inva
 - an open deal has exactly one open stay (`left_at` unset), a closed one none;
 - a stale version changes nothing;
 - every stage change carries its deal's pipeline and opening time, and a finished stay its
-  length (what the time-in-stage reports read);
+  length (what the time-in-stage reports read); every touch (logged late, or ahead of changes
+  still to come) the stage it fell in, and a won deal its touches to the win;
 - a person's won deals are numbered 1..n by win time;
 - the funnel report counts what a straightforward pass over the deals gives.
 """
@@ -30,6 +31,8 @@ from conveyor.pipelines.models import ChangeKind, Deal, DealStatus, Pipeline, St
 from conveyor.pipelines.services import deal_lose, deal_move, deal_open, deal_reopen, deal_win
 from conveyor.pipelines.tests.support import assert_history_keys
 from conveyor.testing.factories import LossReasonFactory, PersonFactory, pipeline_with_stages
+from conveyor.touches.models import TouchKind
+from conveyor.touches.services import touch_log
 
 pytestmark = pytest.mark.django_db
 
@@ -107,6 +110,19 @@ class DealMachine(RuleBasedStateMachine):
                 by=None,
                 stage=None if stage is None else self.stages[stage],
                 at=self._tick(),
+            )
+
+    @rule(index=st.integers(0, 20), minutes=st.integers(-20, 20))
+    def touch(self, index: int, minutes: int) -> None:
+        """A touch around the clock: before earlier changes (logged late), or ahead of changes
+        still to come, which then re-home it (`touches.placement`)."""
+        deal = self._deal(index)
+        if deal is not None:
+            touch_log(
+                by=None,
+                kind=TouchKind.WARMING,
+                deal=deal,
+                at=self.clock + dt.timedelta(minutes=minutes, microseconds=minutes % 3),
             )
 
     @rule(index=st.integers(0, 20), stage=st.integers(0, 4))

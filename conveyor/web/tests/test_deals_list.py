@@ -55,6 +55,7 @@ def _won(
         status=DealStatus.WON,
         closed_at=closed_at,
         purchase_number=1,
+        touches_to_win=0,
         **kwargs,
     )
 

@@ -102,7 +102,12 @@ def test_filter_by_lifecycle_status(cast: Cast, pipeline: Pipeline) -> None:
     DealFactory(person=lead, pipeline=pipeline)
     DealFactory(person=qualified, pipeline=pipeline, max_position=2)
     DealFactory(
-        person=customer, pipeline=pipeline, status=DealStatus.WON, closed_at=now, purchase_number=1
+        person=customer,
+        pipeline=pipeline,
+        status=DealStatus.WON,
+        closed_at=now,
+        purchase_number=1,
+        touches_to_win=0,
     )
     for n in (1, 2):
         DealFactory(
@@ -111,6 +116,7 @@ def test_filter_by_lifecycle_status(cast: Cast, pipeline: Pipeline) -> None:
             status=DealStatus.WON,
             closed_at=now,
             purchase_number=n,
+            touches_to_win=0,
         )
     PersonFactory(name="Referred", owner=cast.manager, referred_by=customer)
     DealFactory(
@@ -119,6 +125,7 @@ def test_filter_by_lifecycle_status(cast: Cast, pipeline: Pipeline) -> None:
         status=DealStatus.WON,
         closed_at=now,
         purchase_number=1,
+        touches_to_win=0,
     )
     client = _client_for(cast.manager)
     assert _names(client.get(URL, {"lifecycle": "lead"})) == ["Lead"]
