@@ -22,7 +22,17 @@ from conveyor.analytics.filters import ReportFilter
 from conveyor.core.csvsafe import to_csv
 from conveyor.core.xlsx import to_xlsx
 
-__all__ = ["REPORTS", "Option", "Report", "Table", "report_csv", "report_xlsx", "to_csv"]
+__all__ = [
+    "FILE_TYPES",
+    "REPORTS",
+    "Option",
+    "Report",
+    "Table",
+    "report_csv",
+    "report_file",
+    "report_xlsx",
+    "to_csv",
+]
 
 CsvTable = tuple[list[str], list[list[Any]]]
 
@@ -108,6 +118,23 @@ def report_csv(report: Report, data: dict[str, Any]) -> CsvTable:
     if not tables:
         return [], []
     return tables[0].header(), tables[0].values()
+
+
+# The files a report downloads as: format -> content type.
+FILE_TYPES = {
+    "csv": "text/csv; charset=utf-8",
+    "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+}
+
+
+def report_file(report: Report, data: dict[str, Any], format: str) -> str | bytes:
+    """The report as a file of `format` (see FILE_TYPES): CSV its main table, XLSX every table,
+    both formula-safe. Served by the web page and the API alike."""
+    if format == "xlsx":
+        return report_xlsx(report, data)
+    if format == "csv":
+        return to_csv(*report_csv(report, data))
+    raise ValueError(f"format must be one of {sorted(FILE_TYPES)}")
 
 
 class _Registry(Mapping[str, Report]):

@@ -27,7 +27,7 @@ from pydantic import AfterValidator, StrictBool, StringConstraints
 from conveyor.accounts.models import User
 from conveyor.api.auth import settings_user
 from conveyor.api.errors import ApiError
-from conveyor.api.types import BodyIn, Id, IsoDatetime, PatchIn, Text, no_nul, unsent
+from conveyor.api.types import BodyIn, Id, IsoDatetime, PatchIn, Text, fields_sent, no_nul, unsent
 from conveyor.automation.mail import email_template_save
 from conveyor.automation.models import (
     Action,
@@ -251,7 +251,7 @@ def cadence_change(request: HttpRequest, cadence_id: Id, payload: CadencePatch) 
         "stage_ids": [stage.pk for stage in cadence.stages.all()],
         "warming_per_closing": cadence.warming_per_closing,
         "is_default": cadence.is_default,
-        **payload.model_dump(exclude_unset=True),
+        **fields_sent(payload),
     }
     return _cadence_save(user, cadence.pk, values)
 
@@ -283,7 +283,7 @@ def cadence_step_change(request: HttpRequest, step_id: Id, payload: StepPatch) -
         "kind": step.kind,
         "channel": step.channel,
         "script": step.script,
-        **payload.model_dump(exclude_unset=True),
+        **fields_sent(payload),
     }
     return _step_save(user, step.cadence_id, step.pk, values)
 
@@ -442,7 +442,7 @@ def rule_change(request: HttpRequest, rule_id: Id, payload: RulePatch) -> Automa
         "params": dict(rule.params or {}),
         "is_active": rule.is_active,
         "position": rule.position,
-        **payload.model_dump(exclude_unset=True),
+        **fields_sent(payload),
     }
     return _rule_save(user, rule.pk, values)
 
@@ -556,7 +556,7 @@ def email_template_change(
 ) -> EmailTemplate:
     user = settings_user(request)
     template = settings_email_templates(user).get(pk=template_id)
-    changes = payload.model_dump(exclude_unset=True)
+    changes = fields_sent(payload)
     if payload.texts is not None and "texts" in changes:
         # Each text sent is whole: its unsent parts take their defaults, not the old values.
         changes["texts"] = {code: text.model_dump() for code, text in payload.texts.items()}
@@ -666,7 +666,7 @@ def webhook_change(request: HttpRequest, webhook_id: Id, payload: WebhookPatch) 
         "url": endpoint.url,
         "events": list(endpoint.events or []),
         "is_active": endpoint.is_active,
-        **payload.model_dump(exclude_unset=True),
+        **fields_sent(payload),
     }
     return _webhook_save(user, endpoint.pk, values)
 

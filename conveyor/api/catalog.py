@@ -24,7 +24,7 @@ from pydantic import StrictBool, field_validator
 from conveyor.accounts.models import User
 from conveyor.api.auth import api_user, settings_user
 from conveyor.api.errors import ApiError
-from conveyor.api.types import UNSET, BodyIn, Id, PatchIn, Text
+from conveyor.api.types import UNSET, BodyIn, Id, PatchIn, Text, fields_sent
 from conveyor.pipelines import services
 from conveyor.pipelines.models import LossReason, Pipeline, Process, Segment, Stage
 from conveyor.pipelines.playbooks import MAX_ITEM_LENGTH, playbook_items
@@ -93,7 +93,7 @@ def segment_change(request: HttpRequest, segment_id: Id, payload: SegmentPatch) 
     user = _settings_user(request)
     segment = Segment.objects.get(pk=segment_id)
     data: dict[str, Any] = {"name": segment.name, "description": segment.description}
-    data |= payload.model_dump(exclude_unset=True)
+    data |= fields_sent(payload)
     return services.segment_save(
         by=user, segment_id=segment.pk, name=data["name"], description=data["description"]
     )
@@ -180,7 +180,7 @@ def pipeline_change(request: HttpRequest, pipeline_id: Id, payload: PipelinePatc
         "segment_id": pipeline.segment_id,
         "process": pipeline.process,
         "is_active": pipeline.is_active,
-    } | payload.model_dump(exclude_unset=True)
+    } | fields_sent(payload)
     return services.pipeline_save(
         by=user,
         pipeline_id=pipeline.pk,
@@ -376,7 +376,7 @@ def stage_change(request: HttpRequest, stage_id: Id, payload: StagePatch) -> Sta
         "is_archived": stage.is_archived,
         "script": stage.script,
         "playbook": [{"text": i.text, "mandatory": i.mandatory} for i in playbook_items(stage)],
-    } | payload.model_dump(exclude_unset=True)
+    } | fields_sent(payload)
     return _stage_save(user, stage.pipeline, stage.pk, data)
 
 
@@ -493,5 +493,5 @@ def loss_reason_change(request: HttpRequest, reason_id: Id, payload: LossReasonP
         "pipeline_id": reason.pipeline_id,
         "stage_ids": list(reason.stages.values_list("pk", flat=True)),
         "is_active": reason.is_active,
-    } | payload.model_dump(exclude_unset=True)
+    } | fields_sent(payload)
     return _reason_save(user, reason, data)

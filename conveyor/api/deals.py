@@ -1,5 +1,5 @@
 """`/api/v1/deals`: read deals, open one, edit its facts, tick its playbook, and move / win /
-lose / reopen it.
+lose / reopen it; hand many deals to another owner at once (the deals list's bulk edit).
 
 State changes and edits carry the `version` the caller last read; a stale one answers 409 and
 changes nothing, so two people (or a person and an integration) never overwrite each other
@@ -23,13 +23,15 @@ from conveyor.api.audit import AUDIT_DESCRIPTION, AuditPage, audit_page
 from conveyor.api.auth import api_user
 from conveyor.api.errors import ApiError
 from conveyor.api.pagination import DEFAULT_LIMIT, MAX_LIMIT, filtered, page
-from conveyor.api.types import BodyIn, Id, IsoDatetime, PatchIn, Text, Version
+from conveyor.api.types import BodyIn, Id, IsoDatetime, PatchIn, Text, Version, fields_sent
+from conveyor.core.errors import ServiceError
 from conveyor.people.selectors import people_for
 from conveyor.pipelines import selectors
 from conveyor.pipelines.models import Deal, DealStatus, LossReason, Pipeline, Stage
 from conveyor.pipelines.playbooks import MAX_ITEM_LENGTH, PlaybookEntry, playbook_state
 from conveyor.pipelines.services import (
     deal_assign,
+    deal_assign_bulk,
     deal_lose,
     deal_move,
     deal_open,
@@ -39,6 +41,7 @@ from conveyor.pipelines.services import (
     playbook_check,
 )
 from conveyor.touches.selectors import visible_deal
+from conveyor.web.views.lists import BULK_LIMIT
 
 DealOrdering = Literal[
     "id",
@@ -164,6 +167,24 @@ class StageChangeOut(Schema):
     user_id: Id | None
 
 
+class DealBulkIn(BodyIn):
+    ids: list[Id] = Field(
+        ...,
+        min_length=1,
+        max_length=BULK_LIMIT,
+        description=f"The deals to hand over (at most {BULK_LIMIT}), all deals you may see.",
+    )
+    owner_id: Id = Field(..., description="Who gets the deals (an active user).")
+
+
+class DealBulkOut(Schema):
+    items: list[DealOut] = Field(..., description="The deals, in id order, as they are now.")
+
+
+# The service's names for its inputs, as this API's body names them.
+BULK_FIELDS = {"deals": "ids", "owner": "owner_id"}
+
+
 def _stage(deal_pipeline_id: Id, stage_id: Id) -> Stage:
     stage = Stage.objects.filter(pk=stage_id, pipeline_id=deal_pipeline_id).first()
     if stage is None:
@@ -186,6 +207,37 @@ def deal_list(
     queryset = filtered(selectors.deals_for(api_user(request)), filters)
     items, next_cursor = page(queryset, cursor=cursor, limit=limit, ordering=ordering)
     return {"items": items, "next_cursor": next_cursor}
+
+
+@router.post(
+    "/bulk",
+    response=DealBulkOut,
+    summary="Hand many deals to another owner",
+    description=(
+        "The deals list's bulk edit, all or nothing in one transaction: each deal is handed "
+        "over as `PATCH /deals/{deal_id}` with `owner_id` would (access rule, audit entry, open "
+        "tasks follow), without a version. A refusal names the deal and changes nothing. Ids "
+        "of deals you may not see (or that do not exist) answer 422 on `ids`."
+    ),
+)
+def deal_bulk(request: HttpRequest, payload: DealBulkIn) -> dict[str, Any]:
+    user = api_user(request)
+    ids = list(dict.fromkeys(payload.ids))
+    visible = set(selectors.deals_for(user).filter(pk__in=ids).values_list("pk", flat=True))
+    unseen = [pk for pk in ids if pk not in visible]
+    if unseen:
+        message = _("Deal #%(id)s does not exist.") % {"id": unseen[0]}
+        raise ApiError(422, message, fields={"ids": [message]})
+    owner = User.objects.filter(pk=payload.owner_id, is_active=True).first()
+    if owner is None:
+        raise ApiError(422, _("No such user."), fields={"owner_id": [_("Not found.")]})
+    try:
+        deals = deal_assign_bulk(deal_ids=ids, owner=owner, by=user)
+    except ServiceError as error:
+        if error.field in BULK_FIELDS:
+            raise type(error)(error.message, field=BULK_FIELDS[error.field]) from error
+        raise
+    return {"items": deals}
 
 
 @router.get("/{deal_id}", response=DealOut, summary="One deal")
@@ -300,7 +352,7 @@ def deal_reopen_action(request: HttpRequest, deal_id: Id, payload: ReopenIn) -> 
 def deal_change(request: HttpRequest, deal_id: Id, payload: DealPatchIn) -> Deal:
     user = api_user(request)
     deal = visible_deal(user, deal_id)
-    sent = payload.model_dump(exclude_unset=True)
+    sent = fields_sent(payload)
     owner = None
     if "owner_id" in sent:
         owner = User.objects.filter(pk=sent["owner_id"]).first()

@@ -28,7 +28,7 @@ from pydantic import FiniteFloat, StrictInt
 from conveyor.accounts.models import Team, User
 from conveyor.api.auth import settings_user
 from conveyor.api.errors import ApiError
-from conveyor.api.types import UNSET, BodyIn, Id, IsoDatetime, PatchIn, Text
+from conveyor.api.types import UNSET, BodyIn, Id, IsoDatetime, PatchIn, Text, fields_sent
 from conveyor.core.errors import ServiceError
 from conveyor.intake import services
 from conveyor.intake.models import (
@@ -114,7 +114,7 @@ def _fields_as_sent(names: Mapping[str, str]) -> Iterator[None]:
 
 def _merged(current: dict[str, Any], payload: BodyIn) -> dict[str, Any]:
     """The record's current values with the fields sent laid over them."""
-    return {**current, **payload.model_dump(exclude_unset=True)}
+    return {**current, **fields_sent(payload)}
 
 
 # --- Qualifying questions -----------------------------------------------------------------------

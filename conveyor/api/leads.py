@@ -1,6 +1,7 @@
 """`/api/v1/leads`: send a lead in (same validation, idempotency and routing as every channel),
 read the intake records the caller may see, and accept / merge / reject an inbox lead (the
-inbox's own services, so the web inbox and the API follow one rule and one audit trail)."""
+inbox's own services, so the web inbox and the API follow one rule and one audit trail), one
+lead or many selected at once (the inbox toolbar's bulk actions)."""
 
 from __future__ import annotations
 
@@ -24,9 +25,12 @@ from conveyor.intake.selectors import leads_for
 from conveyor.intake.services import (
     QualificationError,
     lead_accept,
+    lead_accept_bulk,
     lead_merge,
+    lead_merge_bulk,
     lead_receive,
     lead_reject_spam,
+    lead_reject_spam_bulk,
 )
 from conveyor.pipelines.models import Pipeline, Segment
 
@@ -113,6 +117,45 @@ class AcceptOut(Schema):
 
 
 UTM_MAX = 200
+# The most leads one bulk action handles (each in its own transaction, within one request).
+LEAD_BULK_LIMIT = 500
+
+
+class LeadBulkIn(BodyIn):
+    ids: list[Id] = Field(
+        ..., min_length=1, max_length=LEAD_BULK_LIMIT, description="The selected leads."
+    )
+    action: Literal["accept", "merge", "reject"] = Field(
+        ...,
+        description=(
+            "accept: open a deal for each; merge: record each as a repeat request of "
+            "`person_id`, or without it of the person intake linked it to; reject: as spam."
+        ),
+    )
+    pipeline_id: Id | None = Field(
+        None,
+        description=(
+            "accept only. Default: the pipeline routing proposed, else the segment's "
+            "conversion one."
+        ),
+    )
+    owner_id: Id | None = Field(
+        None, description="accept only. Default: the owner routing proposed, else the caller."
+    )
+    person_id: Id | None = Field(
+        None, description="merge only: the person every lead is merged into."
+    )
+
+
+class LeadBulkResult(Schema):
+    lead_id: int
+    ok: bool
+    message: str = Field(..., description="Why the lead was refused; empty when done.")
+    deal_id: Id | None = Field(..., description="The deal an accepted lead opened.")
+
+
+class LeadBulkOut(Schema):
+    results: list[LeadBulkResult] = Field(..., description="One per lead, in the order sent.")
 
 
 @router.post(
@@ -179,6 +222,60 @@ def lead_list(
     queryset = filtered(leads_for(api_user(request)), filters)
     items, next_cursor = page(queryset, cursor=cursor, limit=limit, ordering=ordering)
     return {"items": items, "next_cursor": next_cursor}
+
+
+@router.post(
+    "/bulk",
+    response=LeadBulkOut,
+    summary="Accept, merge or reject many inbox leads",
+    description=(
+        "The inbox toolbar's bulk actions: each lead is handled in its own transaction, like "
+        "the single-lead actions, so one refusal does not undo the others; the answer tells "
+        "per lead. A lead you may not see (or that does not exist) is refused as not existing."
+    ),
+)
+def lead_bulk(request: HttpRequest, payload: LeadBulkIn) -> dict[str, Any]:
+    user = api_user(request)
+    if payload.person_id is not None and payload.action != "merge":
+        message = _("Clear the person id: it is only for merging into that person.")
+        raise ApiError(422, message, fields={"person_id": [message]})
+    ids = list(dict.fromkeys(payload.ids))
+    visible = set(leads_for(user).filter(pk__in=ids).values_list("pk", flat=True))
+    seen = [pk for pk in ids if pk in visible]
+    if payload.action == "accept":
+        pipeline = None
+        if payload.pipeline_id is not None:
+            pipeline = Pipeline.objects.filter(pk=payload.pipeline_id, is_active=True).first()
+            if pipeline is None:
+                raise ApiError(
+                    422, _("No such active pipeline."), fields={"pipeline_id": [_("Not found.")]}
+                )
+        owner = None
+        if payload.owner_id is not None:
+            owner = User.objects.filter(pk=payload.owner_id, is_active=True).first()
+            if owner is None:
+                raise ApiError(422, _("No such user."), fields={"owner_id": [_("Not found.")]})
+        results = lead_accept_bulk(lead_ids=seen, by=user, pipeline=pipeline, owner=owner)
+    elif payload.action == "merge":
+        results = lead_merge_bulk(lead_ids=seen, by=user, person_id=payload.person_id)
+    else:
+        results = lead_reject_spam_bulk(lead_ids=seen, by=user)
+    by_id: dict[int, dict[str, Any]] = {
+        result.lead_id: {
+            "lead_id": result.lead_id,
+            "ok": result.ok,
+            "message": result.message,
+            "deal_id": result.deal_id,
+        }
+        for result in results
+    }
+    missing = _("This lead does not exist.")
+    return {
+        "results": [
+            by_id.get(pk, {"lead_id": pk, "ok": False, "message": missing, "deal_id": None})
+            for pk in ids
+        ]
+    }
 
 
 @router.get("/{lead_id}", response=LeadOut, summary="One lead")

@@ -1,5 +1,6 @@
 """`/api/v1/people` and `/api/v1/companies`: read them; record, edit, link a referral, merge and
-erase a person (the person page's actions, through the same services)."""
+erase a person (the person page's actions, through the same services); set the owner and/or
+temperature of many people at once (the people list's bulk edit)."""
 
 from __future__ import annotations
 
@@ -14,7 +15,8 @@ from conveyor.api.audit import AUDIT_DESCRIPTION, AuditPage, audit_page
 from conveyor.api.auth import api_user
 from conveyor.api.errors import ApiError
 from conveyor.api.pagination import DEFAULT_LIMIT, MAX_LIMIT, filtered, page
-from conveyor.api.types import BodyIn, Id, IsoDatetime, PatchIn, Text
+from conveyor.api.types import BodyIn, Id, IsoDatetime, PatchIn, Text, fields_sent
+from conveyor.core.errors import ServiceError
 from conveyor.people.models import Company, Person, Suppression, Temperature
 from conveyor.people.privacy import person_export
 from conveyor.people.selectors import companies_for, people_for
@@ -24,7 +26,9 @@ from conveyor.people.services import (
     person_link_referral,
     person_merge,
     person_update,
+    person_update_bulk,
 )
+from conveyor.web.views.lists import BULK_LIMIT
 
 PersonOrdering = Literal["id", "-id", "created_at", "-created_at", "name", "-name"]
 CompanyOrdering = Literal["id", "-id", "created_at", "-created_at", "name", "-name"]
@@ -108,6 +112,35 @@ class PersonEraseIn(BodyIn):
     )
 
 
+class PeopleBulkIn(BodyIn):
+    ids: list[Id] = Field(
+        ...,
+        min_length=1,
+        max_length=BULK_LIMIT,
+        description=f"The people to change (at most {BULK_LIMIT}), all of them people you may see.",
+    )
+    owner_id: Id | None = Field(None, description="The new owner (an active user); null: keep.")
+    temperature: Temperature | None = Field(None, description="The new temperature; null: keep.")
+
+
+class PeopleBulkOut(Schema):
+    updated: int = Field(..., description="How many people changed (unchanged ones are skipped).")
+    items: list[PersonOut] = Field(
+        ..., description="The people named, as they are now (those you still see)."
+    )
+
+
+# The service's names for its inputs, as this API's body names them.
+BULK_FIELDS = {"people": "ids", "owner": "owner_id"}
+
+
+def bulk_refusal(error: ServiceError, fields: dict[str, str]) -> ServiceError:
+    """The service's refusal with its field named as the request body names it."""
+    if error.field in fields:
+        return type(error)(error.message, field=fields[error.field])
+    return error
+
+
 class CompanyOut(Schema):
     id: int
     name: str
@@ -131,6 +164,39 @@ def person_list(
     queryset = filtered(people_for(api_user(request)), filters)
     items, next_cursor = page(queryset, cursor=cursor, limit=limit, ordering=ordering)
     return {"items": items, "next_cursor": next_cursor}
+
+
+@router.post(
+    "/bulk",
+    response=PeopleBulkOut,
+    summary="Set the owner and/or temperature of many people",
+    description=(
+        "The people list's bulk edit, all or nothing in one transaction: every person goes "
+        "through the access rule (a refusal answers 403 naming the person and changes nothing), "
+        "one audit entry per person changed. Ids of people you may not see (or that do not "
+        "exist) answer 422 on `ids` and change nothing."
+    ),
+)
+def people_bulk(request: HttpRequest, payload: PeopleBulkIn) -> dict[str, Any]:
+    user = api_user(request)
+    ids = list(dict.fromkeys(payload.ids))
+    visible = set(people_for(user).filter(pk__in=ids).values_list("pk", flat=True))
+    unseen = [pk for pk in ids if pk not in visible]
+    if unseen:
+        message = _("Person #%(id)s does not exist.") % {"id": unseen[0]}
+        raise ApiError(422, message, fields={"ids": [message]})
+    owner = None
+    if payload.owner_id is not None:
+        owner = User.objects.filter(pk=payload.owner_id, is_active=True).first()
+        if owner is None:
+            raise ApiError(422, _("No such user."), fields={"owner_id": [_("Not found.")]})
+    try:
+        count = person_update_bulk(
+            person_ids=ids, by=user, owner=owner, temperature=payload.temperature or ""
+        )
+    except ServiceError as error:
+        raise bulk_refusal(error, BULK_FIELDS) from error
+    return {"updated": count, "items": list(people_for(user).filter(pk__in=ids).order_by("pk"))}
 
 
 @router.get("/{person_id}", response=PersonOut, summary="One person")
@@ -206,7 +272,7 @@ def person_add(request: HttpRequest, payload: PersonIn) -> Status[Person]:
 def person_change(request: HttpRequest, person_id: Id, payload: PersonPatchIn) -> Person:
     user = api_user(request)
     person = people_for(user).get(pk=person_id)
-    sent = payload.model_dump(exclude_unset=True)
+    sent = fields_sent(payload)
     changes: dict[str, Any] = {
         name: sent[name]
         for name in ("name", "email", "phone", "company_name", "source", "temperature")

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
+from typing import Any, Literal
 
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponse
 from django.utils.translation import gettext as _
 from ninja import Router
 
-from conveyor.analytics.reports import REPORTS
+from conveyor.analytics.reports import FILE_TYPES, REPORTS, report_file
 from conveyor.analytics.selectors import report_filter
 from conveyor.api.auth import api_user
 from conveyor.api.errors import ApiError
@@ -18,10 +18,31 @@ from conveyor.api.types import Id
 router = Router()
 
 
-@router.get("/{name}", response=dict[str, Any], summary="A report")
+# `format=csv|xlsx` answers the report as the web page's downloads do; documented here so the
+# schema says which content types the one operation may answer.
+FILE_RESPONSES = {
+    200: {
+        "description": "The report: JSON, or with `format` a CSV (its main table) or an XLSX "
+        "file (every table), both formula-safe.",
+        "content": {
+            "application/json": {"schema": {"type": "object", "additionalProperties": True}},
+            "text/csv": {"schema": {"type": "string"}},
+            FILE_TYPES["xlsx"]: {"schema": {"type": "string", "format": "binary"}},
+        },
+    }
+}
+
+
+@router.get(
+    "/{name}",
+    response=dict[str, Any],
+    summary="A report",
+    openapi_extra={"responses": FILE_RESPONSES},
+)
 def report(
     request: HttpRequest,
     name: str,
+    format: Literal["json", "csv", "xlsx"] = "json",
     date_from: dt.date | None = None,
     date_to: dt.date | None = None,
     pipeline_id: Id | None = None,
@@ -35,11 +56,12 @@ def report(
     other_from: dt.date | None = None,
     other_to: dt.date | None = None,
     other_pipeline_id: Id | None = None,
-) -> dict[str, Any]:
+) -> dict[str, Any] | HttpResponse:
     """Reports count only the records the caller may see. `date_to` is exclusive; the default
     window is the last 90 days. `period` (day|week|month) and `months` apply to the reports
     that take them (key-counts; forecast); `against` (previous|year|window|pipeline) with
-    `other_from`/`other_to` or `other_pipeline_id` to funnel-compare."""
+    `other_from`/`other_to` or `other_pipeline_id` to funnel-compare. `format=csv` answers the
+    main table as CSV, `format=xlsx` every table as a spreadsheet, as the web page exports."""
     user = api_user(request)
     found = REPORTS.get(name)
     if found is None:
@@ -75,4 +97,9 @@ def report(
             raise ApiError(
                 422, _("Not a valid value."), fields={option_name: [_("Not a valid value.")]}
             ) from None
-    return found.execute(filters, **options)
+    data = found.execute(filters, **options)
+    if format == "json":
+        return data
+    response = HttpResponse(report_file(found, data, format), content_type=FILE_TYPES[format])
+    response["Content-Disposition"] = f'attachment; filename="{found.name}.{format}"'
+    return response

@@ -49,7 +49,7 @@ from conveyor.analytics.services import expense_save
 from conveyor.api.auth import api_user, settings_user
 from conveyor.api.errors import ApiError
 from conveyor.api.pagination import DEFAULT_LIMIT, MAX_LIMIT, filtered, page
-from conveyor.api.types import BodyIn, Id, IsoDate, PatchIn, Text, unsent
+from conveyor.api.types import BodyIn, Id, IsoDate, PatchIn, Text, fields_sent, unsent
 from conveyor.core.errors import ServiceError
 
 users_router = Router()
@@ -240,7 +240,7 @@ def user_add(request: HttpRequest, payload: UserIn) -> Status[User]:
 def user_change(request: HttpRequest, user_id: Id, payload: UserPatchIn) -> User:
     by = settings_user(request)
     user = managed_users(by).get(pk=user_id)
-    sent = payload.model_dump(exclude_unset=True)
+    sent = fields_sent(payload)
     data = {
         "email": user.email,
         "name": user.name,
@@ -317,7 +317,7 @@ def team_add(request: HttpRequest, payload: TeamIn) -> Status[Team]:
 def team_change(request: HttpRequest, team_id: Id, payload: TeamPatchIn) -> Team:
     by = settings_user(request)
     team = managed_teams(by).get(pk=team_id)
-    data = {"name": team.name, "head_id": team.head_id, **payload.model_dump(exclude_unset=True)}
+    data = {"name": team.name, "head_id": team.head_id, **fields_sent(payload)}
     head = team.head if data["head_id"] == team.head_id else _head(by, data["head_id"])
     with _fields(head="head_id"):
         return team_save(by=by, team_id=team.pk, name=data["name"], head=head)
@@ -440,7 +440,7 @@ def plan_add(request: HttpRequest, payload: PlanIn) -> Status[SalesPlan]:
 def plan_change(request: HttpRequest, plan_id: Id, payload: PlanPatchIn) -> SalesPlan:
     by = settings_user(request)
     plan = managed_plans(by).get(pk=plan_id)
-    sent = payload.model_dump(exclude_unset=True)
+    sent = fields_sent(payload)
     data = {
         "user_id": plan.user_id,
         "team_id": plan.team_id,
@@ -558,7 +558,7 @@ def expense_change(request: HttpRequest, expense_id: Id, payload: ExpensePatchIn
         "period_end": expense.period_end,
         "amount": expense.amount,
         "note": expense.note,
-        **payload.model_dump(exclude_unset=True),
+        **fields_sent(payload),
     }
     return _save_expense(by, expense.pk, data)
 
@@ -633,7 +633,7 @@ def holiday_add(request: HttpRequest, payload: HolidayIn) -> Status[Holiday]:
 def holiday_change(request: HttpRequest, holiday_id: Id, payload: HolidayPatchIn) -> Holiday:
     by = settings_user(request)
     holiday = settings_holidays(by).get(pk=holiday_id)
-    data = {"date": holiday.date, "name": holiday.name, **payload.model_dump(exclude_unset=True)}
+    data = {"date": holiday.date, "name": holiday.name, **fields_sent(payload)}
     return holiday_save(by=by, holiday_id=holiday.pk, date=data["date"], name=data["name"])
 
 

@@ -9,7 +9,14 @@ from typing import Annotated, Any
 
 from django.utils import timezone
 from ninja import Schema
-from pydantic import AfterValidator, BeforeValidator, ConfigDict, Field, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    model_validator,
+)
 
 # Ids and versions fit the databases' 64-bit integers; anything larger cannot name a row.
 MAX_INT = 2**63 - 1
@@ -79,7 +86,15 @@ class BodyIn(Schema):
 
 # --- PATCH bodies -------------------------------------------------------------------------------
 
-# The placeholder of a PATCH field left out (never a value: `exclude_unset` drops it).
+
+def fields_sent(payload: BaseModel) -> dict[str, Any]:
+    """The fields of a PATCH body that were sent, each whole: a nested object or list sent
+    keeps its own defaults (`model_dump(exclude_unset=True)` would drop those too)."""
+    full = payload.model_dump()
+    return {name: full[name] for name in payload.model_fields_set}
+
+
+# The placeholder of a PATCH field left out (never a value: `fields_sent` leaves it out).
 UNSET: Any = None
 
 
@@ -97,6 +112,6 @@ def _no_defaults(schema: dict[str, Any]) -> None:
 
 
 class PatchIn(BodyIn):
-    """A PATCH body: only the fields sent change (`model_dump(exclude_unset=True)`)."""
+    """A PATCH body: only the fields sent change (`fields_sent`)."""
 
     model_config = ConfigDict(json_schema_extra=_no_defaults)

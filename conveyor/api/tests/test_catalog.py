@@ -318,3 +318,21 @@ def test_text_with_a_nul_character_is_refused(cast: Cast, api_for: ApiFor) -> No
     assert response.status_code == 422
     assert list(response.json()["error"]["fields"]) == ["name"]
     assert not Segment.objects.exists()
+
+
+def test_a_playbook_item_sent_without_mandatory_is_not_mandatory(
+    cast: Cast, api_for: ApiFor, pipeline: Pipeline
+) -> None:
+    # Found by schemathesis: the PATCH dropped the items' own defaults (a 500).
+    stage = pipeline.stages.order_by("position").first()
+    assert stage is not None
+    response = api_for(cast.head).patch(
+        f"/api/v1/stages/{stage.pk}",
+        {"playbook": [{"text": "Send the offer"}, {"text": "Agree the date", "mandatory": True}]},
+    )
+    assert response.status_code == 200, response.content
+    assert response.json()["playbook"] == [
+        {"text": "Send the offer", "mandatory": False},
+        {"text": "Agree the date", "mandatory": True},
+    ]
+    assert response.json()["name"] == stage.name  # what was not sent stays

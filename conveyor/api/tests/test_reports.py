@@ -1,8 +1,13 @@
 from __future__ import annotations
 
+import csv
+import io
+
+import openpyxl
 import pytest
 
 from conftest import Cast
+from conveyor.analytics.reports import FILE_TYPES, REPORTS
 from conveyor.api.tests.conftest import ApiFor
 from conveyor.pipelines.models import Pipeline
 from conveyor.pipelines.services import deal_open
@@ -32,3 +37,34 @@ def test_unknown_report_and_missing_pipeline(cast: Cast, api_for: ApiFor) -> Non
         {"pipeline_id": 1, "date_from": "2026-02-01", "date_to": "2026-01-01"},
     )
     assert bad.status_code == 422
+
+
+def test_a_report_downloads_as_csv_and_xlsx_counting_what_the_caller_may_see(
+    cast: Cast, api_for: ApiFor, pipeline: Pipeline
+) -> None:
+    for owner in (cast.manager, cast.outsider):
+        deal_open(person=PersonFactory(owner=owner), pipeline=pipeline, owner=owner, by=None)
+    params = {"pipeline_id": pipeline.pk}
+    api = api_for(cast.manager)
+    as_json = api.get("/api/v1/reports/funnel", params).json()
+    as_csv = api.get("/api/v1/reports/funnel", {**params, "format": "csv"})
+    assert as_csv.status_code == 200
+    assert as_csv["Content-Type"] == "text/csv; charset=utf-8"
+    assert as_csv["Content-Disposition"] == 'attachment; filename="funnel.csv"'
+    rows = list(csv.reader(io.StringIO(as_csv.content.decode("utf-8-sig"))))
+    # The main table: one row per stage, the first stage reached by the manager's deal only.
+    assert len(rows) == 1 + len(as_json["stages"])
+    assert rows[1][rows[0].index("reached")] == "1"
+    as_xlsx = api.get("/api/v1/reports/funnel", {**params, "format": "xlsx"})
+    assert as_xlsx.status_code == 200
+    assert as_xlsx["Content-Type"] == FILE_TYPES["xlsx"]
+    sheets = openpyxl.load_workbook(io.BytesIO(as_xlsx.content)).worksheets
+    assert len(sheets) == len(REPORTS["funnel"].tables(as_json))
+
+
+def test_an_unknown_format_is_refused(cast: Cast, api_for: ApiFor, pipeline: Pipeline) -> None:
+    response = api_for(cast.manager).get(
+        "/api/v1/reports/funnel", {"pipeline_id": pipeline.pk, "format": "pdf"}
+    )
+    assert response.status_code == 422
+    assert "format" in response.json()["error"]["fields"]

@@ -20,7 +20,7 @@ from django.utils.translation import gettext
 
 from conveyor.accounts.models import User
 from conveyor.analytics.metrics.dashboard import own_dashboard
-from conveyor.analytics.reports import REPORTS, Report, Table, report_csv, report_xlsx, to_csv
+from conveyor.analytics.reports import FILE_TYPES, REPORTS, Report, Table, report_file
 from conveyor.analytics.selectors import month_window, report_filter
 from conveyor.core import snapshot
 from conveyor.core.errors import ServiceError
@@ -114,17 +114,9 @@ def _run(
 
 def _download(report: Report, data: dict[str, Any], format: str) -> HttpResponse | None:
     """The report as a CSV (its main table) or XLSX (every table) file, if one was asked."""
-    if format == "xlsx":
-        response = HttpResponse(
-            report_xlsx(report, data),
-            content_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
-        )
-    elif format == "csv":
-        response = HttpResponse(
-            to_csv(*report_csv(report, data)), content_type="text/csv; charset=utf-8"
-        )
-    else:
+    if format not in FILE_TYPES:
         return None
+    response = HttpResponse(report_file(report, data, format), content_type=FILE_TYPES[format])
     response["Content-Disposition"] = f'attachment; filename="{report.name}.{format}"'
     return response
 

@@ -93,6 +93,12 @@ CASES: Cases = {
         lambda a, w: a.post(f"/api/v1/deals/{w.deal.pk}/checks", {"item": PLAYBOOK_ITEM}),
         OK_ALL,
     ),
+    "POST /deals/bulk": (
+        lambda a, w: a.post(
+            "/api/v1/deals/bulk", {"ids": [w.deal.pk], "owner_id": w.deal.owner_id}
+        ),
+        {**OK_ALL, "outsider": 422},
+    ),
     "GET /people": (lambda a, w: a.get("/api/v1/people"), LIST_ALL),
     "GET /people/{id}": (lambda a, w: a.get(f"/api/v1/people/{w.person.pk}"), OK_ALL),
     "GET /people/{id}/export": (
@@ -130,6 +136,12 @@ CASES: Cases = {
         lambda a, w: a.post(f"/api/v1/people/{w.person.pk}/erase", {"reason": "Asked"}),
         ERASED,
     ),
+    # The bulk edits name their records in the body: one the caller may not see answers 422 on
+    # `ids`, as a missing one does.
+    "POST /people/bulk": (
+        lambda a, w: a.post("/api/v1/people/bulk", {"ids": [w.person.pk], "temperature": "hot"}),
+        {**OK_ALL, "outsider": 422},
+    ),
     "GET /companies": (lambda a, w: a.get("/api/v1/companies"), LIST_ALL),
     "GET /companies/{id}": (lambda a, w: a.get(f"/api/v1/companies/{w.company.pk}"), OK_ALL),
     "GET /leads": (lambda a, w: a.get("/api/v1/leads"), LIST_ALL),
@@ -156,6 +168,11 @@ CASES: Cases = {
     "POST /leads/{id}/reject": (
         lambda a, w: a.post(f"/api/v1/leads/{w.lead.pk}/reject"),
         {**OK_ALL, "owner": 422, "head": 422, "manager": 422},
+    ),
+    # Per lead: every inbox lead is everyone's to handle, as in the web inbox.
+    "POST /leads/bulk": (
+        lambda a, w: a.post("/api/v1/leads/bulk", {"ids": [w.inbox.pk], "action": "reject"}),
+        {**OK_ALL, "outsider": 200},
     ),
     "GET /touches": (lambda a, w: a.get("/api/v1/touches"), LIST_ALL),
     "POST /touches": (
