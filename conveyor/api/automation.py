@@ -26,7 +26,7 @@ from pydantic import AfterValidator, StrictBool, StringConstraints
 
 from conveyor.accounts.models import User
 from conveyor.api.auth import settings_user
-from conveyor.api.errors import ApiError
+from conveyor.api.errors import ApiError, fields_as_sent
 from conveyor.api.types import BodyIn, Id, IsoDatetime, PatchIn, Text, fields_sent, no_nul, unsent
 from conveyor.automation.mail import email_template_save
 from conveyor.automation.models import (
@@ -49,7 +49,6 @@ from conveyor.automation.services import (
     webhook_secret_rotate,
 )
 from conveyor.automation.webhooks import SECRET_SHOWN_CHARS
-from conveyor.core.errors import ServiceError
 from conveyor.pipelines.models import Pipeline, Stage
 from conveyor.touches import services as cadence_services
 from conveyor.touches.cadences import MAX_STEPS
@@ -80,14 +79,9 @@ SHOWN_ONCE_NOTE = (
 
 
 def _saving(call: Callable[[], T], fields: Mapping[str, str]) -> T:
-    """Run a service call; a refusal names the API's field (`stage_ids`, `params.user_id`)
-    rather than the service's own."""
-    try:
+    """Run a service call, its refusal naming the API's field (`stage_ids`, `params.user_id`)."""
+    with fields_as_sent(fields):
         return call()
-    except ServiceError as error:
-        if error.field is not None and error.field in fields:
-            error.field = fields[error.field]
-        raise
 
 
 def _not_found(field: str, message: str) -> ApiError:

@@ -21,10 +21,10 @@ from pydantic import StrictBool
 from conveyor.accounts.models import User
 from conveyor.api.audit import AUDIT_DESCRIPTION, AuditPage, audit_page
 from conveyor.api.auth import api_user
-from conveyor.api.errors import ApiError
+from conveyor.api.errors import ApiError, fields_as_sent
 from conveyor.api.pagination import DEFAULT_LIMIT, MAX_LIMIT, filtered, page
 from conveyor.api.types import BodyIn, Id, IsoDatetime, PatchIn, Text, Version, fields_sent
-from conveyor.core.errors import ServiceError
+from conveyor.core.db import BULK_LIMIT
 from conveyor.people.selectors import people_for
 from conveyor.pipelines import selectors
 from conveyor.pipelines.models import Deal, DealStatus, LossReason, Pipeline, Stage
@@ -41,7 +41,6 @@ from conveyor.pipelines.services import (
     playbook_check,
 )
 from conveyor.touches.selectors import visible_deal
-from conveyor.web.views.lists import BULK_LIMIT
 
 DealOrdering = Literal[
     "id",
@@ -231,12 +230,8 @@ def deal_bulk(request: HttpRequest, payload: DealBulkIn) -> dict[str, Any]:
     owner = User.objects.filter(pk=payload.owner_id, is_active=True).first()
     if owner is None:
         raise ApiError(422, _("No such user."), fields={"owner_id": [_("Not found.")]})
-    try:
+    with fields_as_sent(BULK_FIELDS):
         deals = deal_assign_bulk(deal_ids=ids, owner=owner, by=user)
-    except ServiceError as error:
-        if error.field in BULK_FIELDS:
-            raise type(error)(error.message, field=BULK_FIELDS[error.field]) from error
-        raise
     return {"items": deals}
 
 

@@ -8,10 +8,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from typing import Any
 
 from django.http import HttpResponse, JsonResponse
 from django.utils.translation import gettext as _
+
+from conveyor.core.errors import ServiceError
 
 STATUS_CODES = {
     400: "bad_request",
@@ -78,3 +82,15 @@ def validation_fields(errors: list[dict[str, Any]]) -> dict[str, list[str]]:
         name = ".".join(loc) or "__all__"
         fields.setdefault(name, []).append(str(item.get("msg", _("Invalid value."))))
     return fields
+
+
+@contextmanager
+def fields_as_sent(names: Mapping[str, str]) -> Iterator[None]:
+    """A service's refusal names its own input (`team`, `stages`, `people`); the request
+    names it as the API does (`team_id`, `stage_ids`, `ids`): rename it on the way out."""
+    try:
+        yield
+    except ServiceError as error:
+        if error.field is not None and error.field in names:
+            error.field = names[error.field]
+        raise

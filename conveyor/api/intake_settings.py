@@ -12,8 +12,6 @@ deleted: a rule or a form is switched off (`is_active`), as on the web.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
 from typing import Annotated, Any, Literal, TypeVar
 
 from django.db.models import Model, Q, QuerySet
@@ -27,9 +25,8 @@ from pydantic import FiniteFloat, StrictInt
 
 from conveyor.accounts.models import Team, User
 from conveyor.api.auth import settings_user
-from conveyor.api.errors import ApiError
+from conveyor.api.errors import ApiError, fields_as_sent
 from conveyor.api.types import UNSET, BodyIn, Id, IsoDatetime, PatchIn, Text, fields_sent
-from conveyor.core.errors import ServiceError
 from conveyor.intake import services
 from conveyor.intake.models import (
     LeadForm,
@@ -101,17 +98,6 @@ def _named(
     return record
 
 
-@contextmanager
-def _fields_as_sent(names: Mapping[str, str]) -> Iterator[None]:
-    """A service's refusal names the model's field (`pipeline`); name the input (`pipeline_id`)."""
-    try:
-        yield
-    except ServiceError as error:
-        if error.field is not None and error.field in names:
-            error.field = names[error.field]
-        raise
-
-
 def _merged(current: dict[str, Any], payload: BodyIn) -> dict[str, Any]:
     """The record's current values with the fields sent laid over them."""
     return {**current, **fields_sent(payload)}
@@ -174,7 +160,7 @@ class QuestionIn(BodyIn):
 def _question_save(
     user: User, question_id: int | None, segment: Segment, data: dict[str, Any]
 ) -> QualificationQuestion:
-    with _fields_as_sent({"segment": "segment_id"}):
+    with fields_as_sent({"segment": "segment_id"}):
         return services.question_save(
             by=user,
             question_id=question_id,
@@ -320,7 +306,7 @@ class RoutingRuleIn(BodyIn):
 def _rule_save(user: User, rule_id: int | None, data: dict[str, Any]) -> RoutingRule:
     pipeline = _named(Pipeline, data["pipeline_id"], "pipeline_id")
     assert pipeline is not None
-    with _fields_as_sent(RULE_FIELDS):
+    with fields_as_sent(RULE_FIELDS):
         return services.routing_rule_save(
             by=user,
             rule_id=rule_id,
@@ -539,7 +525,7 @@ def form_detail(request: HttpRequest, form_id: Id) -> LeadForm:
 def form_create(request: HttpRequest, payload: FormIn) -> Status[LeadForm]:
     """Answers the new form with its public address and the snippets to paste into a site."""
     user = _forms_user(request)
-    with _fields_as_sent(FORM_FIELDS_SENT):
+    with fields_as_sent(FORM_FIELDS_SENT):
         form = services.form_create(
             name=payload.name,
             by=user,
@@ -571,7 +557,7 @@ def form_change(request: HttpRequest, form_id: Id, payload: FormPatch) -> LeadFo
         },
         payload,
     )
-    with _fields_as_sent(FORM_FIELDS_SENT):
+    with fields_as_sent(FORM_FIELDS_SENT):
         services.form_update(
             form_id=form.pk,
             by=user,

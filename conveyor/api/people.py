@@ -13,10 +13,10 @@ from ninja import Field, Query, Router, Schema, Status
 from conveyor.accounts.models import User
 from conveyor.api.audit import AUDIT_DESCRIPTION, AuditPage, audit_page
 from conveyor.api.auth import api_user
-from conveyor.api.errors import ApiError
+from conveyor.api.errors import ApiError, fields_as_sent
 from conveyor.api.pagination import DEFAULT_LIMIT, MAX_LIMIT, filtered, page
 from conveyor.api.types import BodyIn, Id, IsoDatetime, PatchIn, Text, fields_sent
-from conveyor.core.errors import ServiceError
+from conveyor.core.db import BULK_LIMIT
 from conveyor.people.models import Company, Person, Suppression, Temperature
 from conveyor.people.privacy import person_export
 from conveyor.people.selectors import companies_for, people_for
@@ -28,7 +28,6 @@ from conveyor.people.services import (
     person_update,
     person_update_bulk,
 )
-from conveyor.web.views.lists import BULK_LIMIT
 
 PersonOrdering = Literal["id", "-id", "created_at", "-created_at", "name", "-name"]
 CompanyOrdering = Literal["id", "-id", "created_at", "-created_at", "name", "-name"]
@@ -134,13 +133,6 @@ class PeopleBulkOut(Schema):
 BULK_FIELDS = {"people": "ids", "owner": "owner_id"}
 
 
-def bulk_refusal(error: ServiceError, fields: dict[str, str]) -> ServiceError:
-    """The service's refusal with its field named as the request body names it."""
-    if error.field in fields:
-        return type(error)(error.message, field=fields[error.field])
-    return error
-
-
 class CompanyOut(Schema):
     id: int
     name: str
@@ -190,12 +182,10 @@ def people_bulk(request: HttpRequest, payload: PeopleBulkIn) -> dict[str, Any]:
         owner = User.objects.filter(pk=payload.owner_id, is_active=True).first()
         if owner is None:
             raise ApiError(422, _("No such user."), fields={"owner_id": [_("Not found.")]})
-    try:
+    with fields_as_sent(BULK_FIELDS):
         count = person_update_bulk(
             person_ids=ids, by=user, owner=owner, temperature=payload.temperature or ""
         )
-    except ServiceError as error:
-        raise bulk_refusal(error, BULK_FIELDS) from error
     return {"updated": count, "items": list(people_for(user).filter(pk__in=ids).order_by("pk"))}
 
 

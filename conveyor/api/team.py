@@ -18,8 +18,6 @@ from __future__ import annotations
 
 import calendar
 import datetime as dt
-from collections.abc import Iterator
-from contextlib import contextmanager
 from decimal import Decimal
 from typing import Any, ClassVar, Literal
 
@@ -47,10 +45,9 @@ from conveyor.analytics.models import Expense
 from conveyor.analytics.selectors import settings_expenses, teams_for
 from conveyor.analytics.services import expense_save
 from conveyor.api.auth import api_user, settings_user
-from conveyor.api.errors import ApiError
+from conveyor.api.errors import ApiError, fields_as_sent
 from conveyor.api.pagination import DEFAULT_LIMIT, MAX_LIMIT, filtered, page
 from conveyor.api.types import BodyIn, Id, IsoDate, PatchIn, Text, fields_sent, unsent
-from conveyor.core.errors import ServiceError
 
 users_router = Router()
 teams_router = Router()
@@ -66,17 +63,6 @@ ExpenseOrdering = Literal["-period_start", "period_start", "id", "-id"]
 HolidayOrdering = Literal["-date", "date", "id", "-id"]
 
 PATCH_DESCRIPTION = "Only the fields sent change."
-
-
-@contextmanager
-def _fields(**names: str) -> Iterator[None]:
-    """Services name their inputs as records (`team`); the API's are ids (`team_id`)."""
-    try:
-        yield
-    except ServiceError as error:
-        if error.field in names:
-            raise type(error)(error.message, field=names[error.field]) from error
-        raise
 
 
 def _pick(queryset: QuerySet[Any], pk: int | None, field: str, message: str) -> Any:
@@ -169,7 +155,7 @@ def _users_seen_by(user: User) -> QuerySet[User]:
 
 
 def _save_user(by: User, user_id: int | None, data: dict[str, Any], team: Team | None) -> User:
-    with _fields(team="team_id"):
+    with fields_as_sent({"team": "team_id"}):
         saved = user_save(
             by=by,
             user_id=user_id,
@@ -303,7 +289,7 @@ def team_detail(request: HttpRequest, team_id: Id) -> Team:
 @teams_router.post("", response={201: TeamOut}, summary="Add a team")
 def team_add(request: HttpRequest, payload: TeamIn) -> Status[Team]:
     by = settings_user(request)
-    with _fields(head="head_id"):
+    with fields_as_sent({"head": "head_id"}):
         team = team_save(by=by, team_id=None, name=payload.name, head=_head(by, payload.head_id))
     return Status(201, team)
 
@@ -319,7 +305,7 @@ def team_change(request: HttpRequest, team_id: Id, payload: TeamPatchIn) -> Team
     team = managed_teams(by).get(pk=team_id)
     data = {"name": team.name, "head_id": team.head_id, **fields_sent(payload)}
     head = team.head if data["head_id"] == team.head_id else _head(by, data["head_id"])
-    with _fields(head="head_id"):
+    with fields_as_sent({"head": "head_id"}):
         return team_save(by=by, team_id=team.pk, name=data["name"], head=head)
 
 
@@ -378,7 +364,7 @@ def _save_plan(
         )
     if team is None:
         team = _pick(managed_teams(by), data["team_id"], "team_id", _("No such team."))
-    with _fields(user="user_id", team="team_id"):
+    with fields_as_sent({"user": "user_id", "team": "team_id"}):
         return sales_plan_save(
             by=by,
             plan_id=plan.pk if plan is not None else None,

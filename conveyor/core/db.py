@@ -25,6 +25,10 @@ M = TypeVar("M", bound=Model)
 
 # Rows SQLite samples per index when it analyses: fast on any size, good enough to plan by.
 SQLITE_ANALYSIS_LIMIT = 1000
+# The most rows one bulk edit changes (the lists' "all matching", the API's bulk calls). A
+# hand-over runs `deal_assign` per deal (about 5 ms each on SQLite), all inside one request and
+# holding the rows' locks, so the limit keeps the request within a few seconds.
+BULK_LIMIT = 1000
 
 
 def statistics_refresh(*, full: bool) -> None:

@@ -31,6 +31,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from conveyor.accounts.models import User
 from conveyor.core import csvsafe
+from conveyor.core.db import BULK_LIMIT
 from conveyor.core.errors import ServiceError
 from conveyor.people.models import Company, Person
 from conveyor.people.selectors import companies_list, people_list
@@ -49,10 +50,6 @@ from conveyor.web.forms import (
 )
 from conveyor.web.views import export_query
 
-# The most rows one bulk edit changes; past it the list asks for a narrower filter. A hand-over
-# runs `deal_assign` per deal (about 5 ms each on SQLite), all inside one request and holding
-# the rows' locks, so the limit keeps the request within a few seconds.
-BULK_LIMIT = 1000
 # The list filters a bulk edit's "all matching" is read with.
 F = TypeVar("F", PeopleFilterForm, DealFilterForm)
 # Rows the CSV export writes per chunk of the streamed response.
