@@ -168,8 +168,13 @@ def token_create(
     scopes: Sequence[str] = (TokenScope.READ, TokenScope.WRITE),
     kind: str = TokenKind.PERSONAL,
     expires_at: dt.datetime | None = None,
+    made_with: ApiToken | None = None,
 ) -> NewToken:
-    """Make a token acting as `user`. `by` (None for the command line) must manage that user."""
+    """Make a token acting as `user`. `by` (None for the command line) must manage that user.
+
+    `made_with` is the token an API call came with: the new token may not reach further than
+    it, so a narrow or expiring token cannot mint a wider or lasting one (no scope it lacks;
+    it expires no later, by default when it does)."""
     if by is not None:
         require_owner_access(by, user)
     if not user.is_active:
@@ -190,6 +195,21 @@ def token_create(
         raise ServiceError(
             _("The expiry must be a future time with a time zone."), field="expires_at"
         )
+    if made_with is not None:
+        wider = [scope for scope in scopes if scope not in made_with.scopes]
+        if wider:
+            raise PermissionDenied(
+                _("A token cannot make a token with scopes it lacks (%(scopes)s).")
+                % {"scopes": ", ".join(wider)},
+                field="scopes",
+            )
+        if made_with.expires_at is not None:
+            if expires_at is None:
+                expires_at = made_with.expires_at
+            elif expires_at > made_with.expires_at:
+                raise PermissionDenied(
+                    _("A token cannot make a token that outlives it."), field="expires_at"
+                )
     raw = TOKEN_PREFIX + secrets.token_urlsafe(32)
     token = ApiToken.objects.create(
         user=user,

@@ -218,6 +218,15 @@ def joins_many(queryset: QuerySet[Any]) -> bool:
     )
 
 
+def count_rows(queryset: QuerySet[Any], column: str) -> Count:
+    """COUNT of the queryset's rows: of distinct ids when its filters join many (`joins_many`),
+    else of `column`, a never-null column an index of the filter holds, so that PostgreSQL can
+    count from that index alone (the id is not in it)."""
+    if joins_many(queryset):
+        return Count("pk", distinct=True)
+    return Count(column)
+
+
 def on_postgresql(queryset: QuerySet[Any]) -> bool:
     """Whether `queryset` runs on PostgreSQL (which has percentile aggregates SQLite lacks)."""
     return connections[queryset.db].vendor == "postgresql"
@@ -358,6 +367,37 @@ class _StageTally:
     lost_by_reason: dict[str | None, int] = field(default_factory=lambda: defaultdict(int))
 
 
+StageRow = tuple[int, int, str, bool]  # id, position, name, is_archived
+
+
+def _cohort_groups(
+    pipelines: Sequence[Pipeline], window: Window, scope: Q
+) -> dict[int, list[dict[str, Any]]]:
+    """The cohort's deals of each pipeline in one GROUP BY: {pipeline id: groups}."""
+    groups: dict[int, list[dict[str, Any]]] = {pipeline.pk: [] for pipeline in pipelines}
+    rows = (
+        Deal.objects.filter(
+            scope,
+            pipeline__in=[pipeline.pk for pipeline in pipelines],
+            opened_at__gte=window.start,
+            opened_at__lt=window.end,
+        )
+        .order_by()
+        # Grouped in the order of the `deal_cohort` index, by ids only (the reasons' names are
+        # looked up apart): SQLite then groups along the index instead of sorting the cohort.
+        .values(
+            "pipeline_id", "status", "max_position", "stage_id", "lost_stage_id", "lost_reason_id"
+        )
+        .annotate(
+            deals=Count("pk"),
+            refused=Count("pk", filter=Q(refused_by_us=True), output_field=IntegerField()),
+        )
+    )
+    for row in rows:
+        groups[row.pop("pipeline_id")].append(row)
+    return groups
+
+
 def funnel(
     *,
     pipeline: Pipeline,
@@ -382,39 +422,77 @@ def funnel(
     filter seen from the stage changes (through `deal__`). `hours=False` leaves the time in
     stage out (None), for callers that show only the counts (the dashboard).
     """
-    window = Window(date_from, date_to)
-    stages = list(
-        Stage.objects.filter(pipeline=pipeline)
-        .order_by("position", "id")
-        .values_list("id", "position", "name", "is_archived")
-    )
-    groups: list[dict[str, Any]] = list(
-        Deal.objects.filter(
-            visible_q(user) if user is not None else _ALL,
-            scope,
-            pipeline=pipeline,
-            opened_at__gte=window.start,
-            opened_at__lt=window.end,
-        )
-        .order_by()
-        # Grouped in the order of the `deal_cohort` index, by ids only (the reasons' names are
-        # looked up apart): SQLite then groups along the index instead of sorting the cohort.
-        .values("status", "max_position", "stage_id", "lost_stage_id", "lost_reason_id")
-        .annotate(
-            deals=Count("pk"),
-            refused=Count("pk", filter=Q(refused_by_us=True), output_field=IntegerField()),
-        )
-    )
+    return funnels(
+        pipelines=[pipeline],
+        date_from=date_from,
+        date_to=date_to,
+        user=user,
+        scope=scope,
+        change_scope=change_scope,
+        hours=hours,
+    )[0]
 
+
+def funnels(
+    *,
+    pipelines: Sequence[Pipeline],
+    date_from: dt.date,
+    date_to: dt.date,
+    user: User | None = None,
+    scope: Q = _ALL,
+    change_scope: Q = _ALL,
+    hours: bool = True,
+) -> list[dict[str, Any]]:
+    """`funnel` of each pipeline, in order, with the stages, the cohort's groups and the
+    reasons' names each read once for all of them (the dashboard shows every pipeline's)."""
+    if not pipelines:
+        return []
+    window = Window(date_from, date_to)
+    stages: dict[int, list[StageRow]] = {pipeline.pk: [] for pipeline in pipelines}
+    for pipeline_id, *row in (
+        Stage.objects.filter(pipeline__in=[pipeline.pk for pipeline in pipelines])
+        .order_by("pipeline_id", "position", "id")
+        .values_list("pipeline_id", "id", "position", "name", "is_archived")
+    ):
+        stages[pipeline_id].append(tuple(row))  # type: ignore[arg-type]
+    cohort_scope = (visible_q(user) if user is not None else _ALL) & scope
+    groups = _cohort_groups(pipelines, window, cohort_scope)
+    reason_ids = {g["lost_reason_id"] for rows in groups.values() for g in rows} - {None}
+    reason_names = dict(
+        LossReason.objects.filter(pk__in=reason_ids).values_list("pk", "name") if reason_ids else ()
+    )
+    stays_scope = (
+        visible_q(user, owner_field="deal__owner") if user is not None else _ALL
+    ) & change_scope
+    return [
+        _funnel_of(
+            pipeline,
+            stages[pipeline.pk],
+            groups[pipeline.pk],
+            reason_names,
+            window,
+            stays_scope,
+            hours=hours,
+        )
+        for pipeline in pipelines
+    ]
+
+
+def _funnel_of(
+    pipeline: Pipeline,
+    stages: list[StageRow],
+    groups: list[dict[str, Any]],
+    reason_names: dict[int, str],
+    window: Window,
+    stays_scope: Q,
+    *,
+    hours: bool,
+) -> dict[str, Any]:
     status_count: dict[str, int] = defaultdict(int)
     # Deals not won, by the highest position they held; won deals reached every stage.
     unwon_by_max_position: dict[int, int] = defaultdict(int)
     tallies: dict[int, _StageTally] = defaultdict(_StageTally)
     touched: set[int] = set()
-    reason_ids = {group["lost_reason_id"] for group in groups} - {None}
-    reason_names = dict(
-        LossReason.objects.filter(pk__in=reason_ids).values_list("pk", "name") if reason_ids else ()
-    )
     for group in groups:
         deals: int = group["deals"]
         status: str = group["status"]
@@ -431,9 +509,6 @@ def funnel(
             tally.refused_by_us += group["refused"]
             tally.lost_by_reason[reason_names.get(group["lost_reason_id"])] += deals
 
-    stays_scope = (
-        visible_q(user, owner_field="deal__owner") if user is not None else _ALL
-    ) & change_scope
     stay_hours: dict[int, StageHours] = {}
     if hours:
         stay_hours = stage_hours(pipeline, window, stays_scope)
@@ -485,8 +560,8 @@ def funnel(
 
     return {
         "pipeline": pipeline.name,
-        "from": date_from.isoformat(),
-        "to": date_to.isoformat(),
+        "from": window.date_from.isoformat(),
+        "to": window.date_to.isoformat(),
         "cohort": cohort,
         "won": won,
         "lost": status_count[DealStatus.LOST],

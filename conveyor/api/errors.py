@@ -27,6 +27,7 @@ STATUS_CODES = {
     413: "too_large",
     422: "invalid",
     429: "rate_limited",
+    503: "unavailable",
 }
 
 
@@ -74,7 +75,7 @@ def validation_fields(errors: list[dict[str, Any]]) -> dict[str, list[str]]:
     fields: dict[str, list[str]] = {}
     for item in errors:
         loc = [str(part) for part in item.get("loc", ())]
-        if loc and loc[0] in ("body", "query", "path", "header", "form"):
+        if loc and loc[0] in ("body", "query", "path", "header", "form", "file"):
             loc = loc[1:]
             # A body schema parameter name ("payload") is the second part; drop it too.
             if item.get("loc", ("",))[0] == "body" and len(loc) > 1:
@@ -94,3 +95,9 @@ def fields_as_sent(names: Mapping[str, str]) -> Iterator[None]:
         if error.field is not None and error.field in names:
             error.field = names[error.field]
         raise
+
+
+def unreadable_body() -> ApiError:
+    """A request body that cannot be read: a malformed multipart body, or a large one parsed
+    as an upload stream when the operation wanted its raw JSON."""
+    return ApiError(400, _("The request body cannot be read: send what the schema describes."))

@@ -21,12 +21,14 @@ import datetime as dt
 import hashlib
 from collections.abc import Callable
 
+from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.http import HttpRequest, HttpResponse
+from django.http.multipartparser import MultiPartParserError
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from conveyor.api.errors import ApiError, error_response
+from conveyor.api.errors import ApiError, error_response, unreadable_body
 from conveyor.api.models import IdempotencyRecord, IdempotencyState
 
 API_PREFIX = "/api/"
@@ -48,6 +50,32 @@ def _not_to_store(response: HttpResponse) -> bool:
     """Whether the answer says it must not be stored (`Cache-Control: no-store`)."""
     directives = response.get("Cache-Control", "").split(",")
     return any(directive.split("=")[0].strip().lower() == "no-store" for directive in directives)
+
+
+def _body_parts(request: HttpRequest) -> list[bytes]:
+    """What identifies the request's body. A multipart upload (a CRM export) is read as its
+    fields and files, not its raw bytes: its boundary is random per send, so a retry of the
+    same upload must still match, and an upload may be larger than Django lets `request.body`
+    hold in memory. The files are streamed to temporary files by Django's parser and hashed
+    in chunks; the view reads the same parsed `request.FILES`."""
+    if request.content_type != "multipart/form-data":
+        return [request.body]
+    limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+    if limit is None or int(request.META.get("CONTENT_LENGTH") or 0) <= limit:
+        # Read into memory first, so the raw body stays readable after the parse below.
+        request.body  # noqa: B018
+    parts: list[bytes] = [b"multipart"]
+    for name in sorted(request.POST):
+        for value in request.POST.getlist(name):
+            parts += [name.encode(), value.encode()]
+    for name in sorted(request.FILES):
+        for upload in request.FILES.getlist(name):
+            digest = hashlib.sha256()
+            for chunk in upload.chunks():
+                digest.update(chunk)
+            upload.seek(0)
+            parts += [name.encode(), (upload.name or "").encode(), digest.digest()]
+    return parts
 
 
 class IdempotencyMiddleware:
@@ -75,9 +103,11 @@ class IdempotencyMiddleware:
                 )
             )
         principal = _digest(authorization.encode())
-        request_hash = _digest(
-            request.method.encode(), request.get_full_path().encode(), request.body
-        )
+        try:
+            body = _body_parts(request)
+        except MultiPartParserError:
+            return error_response(unreadable_body())
+        request_hash = _digest(request.method.encode(), request.get_full_path().encode(), *body)
         record, answer = self._claim(principal, key, request_hash)
         if answer is not None:
             return answer

@@ -11,9 +11,11 @@ from ninja import Router
 
 from conveyor.analytics.reports import FILE_TYPES, REPORTS, report_file
 from conveyor.analytics.selectors import report_filter
+from conveyor.analytics.snapshots import SNAPSHOT_TYPES, dashboard_snapshot
 from conveyor.api.auth import api_user
 from conveyor.api.errors import ApiError
 from conveyor.api.types import Id
+from conveyor.core.snapshot import SnapshotUnavailable
 
 router = Router()
 
@@ -23,13 +25,20 @@ router = Router()
 FILE_RESPONSES = {
     200: {
         "description": "The report: JSON, or with `format` a CSV (its main table) or an XLSX "
-        "file (every table), both formula-safe.",
+        "file (every table), both formula-safe; the dashboard also as a PDF or PNG.",
         "content": {
             "application/json": {"schema": {"type": "object", "additionalProperties": True}},
             "text/csv": {"schema": {"type": "string"}},
             FILE_TYPES["xlsx"]: {"schema": {"type": "string", "format": "binary"}},
+            SNAPSHOT_TYPES["pdf"]: {"schema": {"type": "string", "format": "binary"}},
+            SNAPSHOT_TYPES["png"]: {"schema": {"type": "string", "format": "binary"}},
         },
-    }
+    },
+    503: {
+        "description": "The dashboard's PDF or PNG was asked and this server cannot print "
+        "(no Chromium).",
+        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
+    },
 }
 
 
@@ -42,7 +51,7 @@ FILE_RESPONSES = {
 def report(
     request: HttpRequest,
     name: str,
-    format: Literal["json", "csv", "xlsx"] = "json",
+    format: Literal["json", "csv", "xlsx", "pdf", "png"] = "json",
     date_from: dt.date | None = None,
     date_to: dt.date | None = None,
     pipeline_id: Id | None = None,
@@ -61,11 +70,15 @@ def report(
     window is the last 90 days. `period` (day|week|month) and `months` apply to the reports
     that take them (key-counts; forecast); `against` (previous|year|window|pipeline) with
     `other_from`/`other_to` or `other_pipeline_id` to funnel-compare. `format=csv` answers the
-    main table as CSV, `format=xlsx` every table as a spreadsheet, as the web page exports."""
+    main table as CSV, `format=xlsx` every table as a spreadsheet, as the web page exports;
+    the dashboard also `format=pdf|png`, its page printed as the web's export does."""
     user = api_user(request)
     found = REPORTS.get(name)
     if found is None:
         raise ApiError(404, _("No such report."), fields={"name": sorted(REPORTS)})
+    if format in SNAPSHOT_TYPES and found.name != "dashboard":
+        message = _("Only the dashboard prints as PDF or PNG.")
+        raise ApiError(422, message, fields={"format": [message]})
     # A refused filter or option is a ServiceError naming its field: the API's handler
     # answers 422 with it.
     filters = report_filter(
@@ -100,6 +113,15 @@ def report(
     data = found.execute(filters, **options)
     if format == "json":
         return data
-    response = HttpResponse(report_file(found, data, format), content_type=FILE_TYPES[format])
+    if format in SNAPSHOT_TYPES:
+        try:
+            body = dashboard_snapshot(data, format, viewer=user)
+        except SnapshotUnavailable:
+            raise ApiError(
+                503, _("The PDF and PNG exports are not available on this server.")
+            ) from None
+        response = HttpResponse(body, content_type=SNAPSHOT_TYPES[format])
+    else:
+        response = HttpResponse(report_file(found, data, format), content_type=FILE_TYPES[format])
     response["Content-Disposition"] = f'attachment; filename="{found.name}.{format}"'
     return response

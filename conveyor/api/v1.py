@@ -8,15 +8,18 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.core.exceptions import ObjectDoesNotExist
-from django.http import Http404, HttpRequest, HttpResponse
+from django.core.exceptions import ObjectDoesNotExist, RequestDataTooBig
+from django.http import Http404, HttpRequest, HttpResponse, RawPostDataException
+from django.http.multipartparser import MultiPartParserError
 from django.utils.translation import gettext as _
 from ninja import NinjaAPI
 from ninja.errors import AuthenticationError, HttpError, ValidationError
 
 from conveyor.api import (
+    account,
     automation,
     catalog,
+    crm_import,
     deals,
     intake_settings,
     leads,
@@ -26,7 +29,13 @@ from conveyor.api import (
     touches,
 )
 from conveyor.api.auth import TokenAuth
-from conveyor.api.errors import STATUS_CODES, ApiError, error_response, validation_fields
+from conveyor.api.errors import (
+    STATUS_CODES,
+    ApiError,
+    error_response,
+    unreadable_body,
+    validation_fields,
+)
 from conveyor.core.errors import ConflictError, PermissionDenied, ServiceError
 
 ERROR_SCHEMA = {
@@ -106,6 +115,8 @@ api.add_router("/webhooks", automation.webhooks_router, tags=["webhooks"])
 api.add_router("/questions", intake_settings.questions_router, tags=["questions"])
 api.add_router("/routing-rules", intake_settings.routing_router, tags=["routing rules"])
 api.add_router("/lead-forms", intake_settings.forms_router, tags=["lead forms"])
+api.add_router("/crm-imports", crm_import.router, tags=["CRM import"])
+api.add_router("/me", account.router, tags=["my account"])
 
 
 @api.exception_handler(ApiError)
@@ -134,6 +145,19 @@ def _http_error(request: HttpRequest, error: HttpError) -> HttpResponse:
     return error_response(
         ApiError(error.status_code, str(error.message), code=STATUS_CODES.get(error.status_code))
     )
+
+
+@api.exception_handler(RequestDataTooBig)
+def _too_large(request: HttpRequest, error: RequestDataTooBig) -> HttpResponse:
+    return error_response(ApiError(413, _("The request body is too large.")))
+
+
+@api.exception_handler(RawPostDataException)
+@api.exception_handler(MultiPartParserError)
+def _unreadable_body(request: HttpRequest, error: Exception) -> HttpResponse:
+    # A large multipart body is parsed as a stream (for an upload), after which the raw body
+    # an operation taking JSON would read is gone; a malformed one cannot be parsed at all.
+    return error_response(unreadable_body())
 
 
 @api.exception_handler(Http404)

@@ -179,6 +179,39 @@ def _table(model: type[models.Model]) -> str:
     return model._meta.db_table
 
 
+def purchase_facts_fill(db: Db) -> None:
+    """Set every buyer's purchase facts (`people.PURCHASE_FACTS`, what
+    `pipelines.services.person_purchases_refresh` keeps) in two set-based statements. Only
+    right where facts can only appear or move earlier, as when rows are added (an import, the
+    migration that brought the columns): nobody loses a purchase or a referral here."""
+    person, deal = _table(Person), _table(Deal)
+    db.execute(
+        f"""
+        UPDATE {person} SET first_won_at = w.first, repeat_won_at = w.second
+        FROM (
+            SELECT person_id,
+                   MAX(CASE WHEN purchase_number = 1 THEN closed_at END) AS first,
+                   MAX(CASE WHEN purchase_number = 2 THEN closed_at END) AS second
+            FROM {deal} WHERE status = %s AND purchase_number <= 2
+            GROUP BY person_id
+        ) w
+        WHERE {person}.id = w.person_id
+        """,
+        [WON],
+    )
+    db.execute(
+        f"""
+        UPDATE {person} SET referral_won_at = r.earliest
+        FROM (
+            SELECT referred_by_id, MIN(first_won_at) AS earliest FROM {person}
+            WHERE referred_by_id IS NOT NULL AND first_won_at IS NOT NULL
+            GROUP BY referred_by_id
+        ) r
+        WHERE {person}.id = r.referred_by_id
+        """
+    )
+
+
 class _Registry:
     """External id -> (slot ->) internal id for one model, and where in the file it was defined.
 
@@ -270,6 +303,8 @@ class _Importer:
         self._finish_deals()
         self._say("inserting touches ...")
         self._finish_touches()
+        self._say("people's purchase facts ...")
+        purchase_facts_fill(self.db)
         if self.errors:
             self._fail()
         self._say("committing ...")

@@ -1,9 +1,13 @@
 from __future__ import annotations
 
+from typing import Any
+
 from django.contrib import admin
+from django.http import HttpRequest
 
 from conveyor.core.admin import AuditedAdmin
-from conveyor.people.models import Company, Person
+from conveyor.people.models import PURCHASE_FACTS, Company, Person
+from conveyor.people.services import person_referrals_refresh
 
 
 @admin.register(Company)
@@ -19,3 +23,14 @@ class PersonAdmin(AuditedAdmin[Person]):
     search_fields = ["name", "email", "phone"]
     raw_id_fields = ["company", "owner", "referred_by"]
     list_select_related = ["company", "owner"]
+    readonly_fields = PURCHASE_FACTS
+
+    def save_model(self, request: HttpRequest, obj: Person, form: Any, change: bool) -> None:
+        earlier = (
+            Person.objects.filter(pk=obj.pk).values_list("referred_by", flat=True).first()
+            if change
+            else None
+        )
+        super().save_model(request, obj, form, change)
+        # A referral changed here moves a referred customer from one referrer to another.
+        person_referrals_refresh(person_ids=[earlier, obj.referred_by_id])

@@ -32,6 +32,10 @@ class Company(models.Model):
         return self.name
 
 
+# Person fields derived from the won deals, never set by hand.
+PURCHASE_FACTS = ("first_won_at", "repeat_won_at", "referral_won_at")
+
+
 class Person(models.Model):
     """A buyer. Phones are stored in E.164, e-mails lower-cased, so duplicates can be matched."""
 
@@ -73,13 +77,35 @@ class Person(models.Model):
     )
     consent_email = models.BooleanField(_("may e-mail"), default=False)
     consent_phone = models.BooleanField(_("may call"), default=False)
-    created_at = models.DateTimeField(_("first recorded"), default=timezone.now, db_index=True)
+    created_at = models.DateTimeField(_("first recorded"), default=timezone.now)
     external_id = models.CharField(_("external id"), max_length=64, null=True, blank=True)
+    # Where the person stands on the conveyor, derived from their won deals and kept in the same
+    # transaction as every change to them (`pipelines.services.person_purchases_refresh`), so
+    # the repeat purchase and referral rates do not read every won deal of the account.
+    first_won_at = models.DateTimeField(_("first purchase"), null=True, blank=True, editable=False)
+    repeat_won_at = models.DateTimeField(
+        _("second purchase"), null=True, blank=True, editable=False
+    )
+    # The earliest first purchase of a person they referred.
+    referral_won_at = models.DateTimeField(
+        _("referred a customer"), null=True, blank=True, editable=False
+    )
 
     class Meta:
         verbose_name = _("person")
         verbose_name_plural = _("people")
         ordering = ["name"]
+        indexes = [
+            # Leads of a window, by source too, read from the index alone.
+            models.Index(fields=["created_at", "source"], name="person_created_source"),
+            # Customers at a time or of a window, the referrers among them and those who bought
+            # again, by source too, read from the index alone.
+            models.Index(
+                fields=["first_won_at", "referral_won_at", "repeat_won_at", "source"],
+                condition=Q(first_won_at__isnull=False),
+                name="person_customer_source",
+            ),
+        ]
         constraints = [
             models.UniqueConstraint(
                 fields=["external_id"],

@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import enum
 import re
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 
 from django.db import transaction
+from django.db.models import OuterRef, Subquery
 from django.utils.translation import gettext as _
 
 from conveyor.accounts.models import User
@@ -27,7 +28,14 @@ from conveyor.core.errors import PermissionDenied, ServiceError
 from conveyor.core.fields import max_length
 from conveyor.core.models import AuditAction
 from conveyor.core.phones import normalize_phone
-from conveyor.people.models import Company, Person, Suppression, SuppressionKind, Temperature
+from conveyor.people.models import (
+    PURCHASE_FACTS,
+    Company,
+    Person,
+    Suppression,
+    SuppressionKind,
+    Temperature,
+)
 from conveyor.people.privacy import require_not_suppressed, suppression_digest
 from conveyor.people.signals import person_erasing, person_merged
 
@@ -122,6 +130,25 @@ def person_create(
     return person
 
 
+def person_referrals_refresh(*, person_ids: Collection[int | None] | None) -> None:
+    """Work out again when each of these people first referred a customer
+    (`Person.referral_won_at`: the earliest first purchase of someone they referred); None:
+    everyone. Called, in the caller's transaction, whenever a referral or a referred person's
+    first purchase changes."""
+    people = Person.objects.all()
+    if person_ids is not None:
+        ids = {pk for pk in person_ids if pk is not None}
+        if not ids:
+            return
+        people = people.filter(pk__in=ids)
+    earliest = (
+        Person.objects.filter(referred_by=OuterRef("pk"), first_won_at__isnull=False)
+        .order_by("first_won_at")
+        .values("first_won_at")[:1]
+    )
+    people.update(referral_won_at=Subquery(earliest))
+
+
 @transaction.atomic
 def person_link_referral(*, person_id: int, referred_by_id: int, by: User | None) -> Person:
     """Record that `referred_by` brought `person`. Refuses self-referral and cycles."""
@@ -147,8 +174,10 @@ def person_link_referral(*, person_id: int, referred_by_id: int, by: User | None
         seen.add(current.pk)
         current = current.referred_by
     before = audit_snapshot(person)
+    earlier = person.referred_by_id
     person.referred_by = referrer
     person.save(update_fields=["referred_by"])
+    person_referrals_refresh(person_ids=[earlier, referrer.pk])
     audit_record(actor=by, instance=person, action=AuditAction.UPDATE, before=before)
     return person
 
@@ -205,7 +234,7 @@ def person_merge(*, keep_id: int, merge_id: int, by: User | None) -> Person:
     if keep.referred_by_id == merged.pk:
         keep.referred_by_id = merged.referred_by_id if merged.referred_by_id != keep.pk else None
     for concrete in Person._meta.concrete_fields:
-        if concrete.primary_key or concrete.name == "referred_by":
+        if concrete.primary_key or concrete.name in ("referred_by", *PURCHASE_FACTS):
             continue
         if _is_empty(getattr(keep, concrete.attname)) and not _is_empty(
             getattr(merged, concrete.attname)
@@ -218,6 +247,10 @@ def person_merge(*, keep_id: int, merge_id: int, by: User | None) -> Person:
     audit_deleted(actor=by, instance=merged, action=AuditAction.MERGE, note=note)
     merged.delete()  # nothing points at it any more; frees its unique external_id
     keep.save()
+    # The merged person no longer counts for whoever referred them. The kept person's own
+    # facts (their purchases now include the merged one's) are the pipelines app's to redo,
+    # on `person_merged`.
+    person_referrals_refresh(person_ids=[merged.referred_by_id])
     audit_record(actor=by, instance=keep, action=AuditAction.MERGE, before=before, note=note)
     person_merged.send(sender=Person, keep=keep, merged_id=merged_pk, by=by)
     return keep

@@ -13,7 +13,7 @@ loss reasons) are here too, at the end: owners and heads only, audited the same 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from decimal import Decimal
 from typing import Any
 
@@ -44,6 +44,7 @@ from conveyor.core.errors import ConflictError, ServiceError, full_clean_or_refu
 from conveyor.core.fields import max_length
 from conveyor.core.models import AuditAction
 from conveyor.people.models import Person
+from conveyor.people.services import person_referrals_refresh
 from conveyor.pipelines.models import (
     ChangeKind,
     Deal,
@@ -150,6 +151,11 @@ def _check_stage(pipeline: Pipeline, stage: Stage) -> None:
         raise ServiceError(_("This stage is archived."), field="stage")
 
 
+# People whose purchase facts one statement works out again (well under SQLite's limit of
+# parameters per statement).
+REFRESH_CHUNK = 500
+
+
 def purchases_renumber(person_id: int, *, by: User | None, skip: int | None = None) -> None:
     """Purchase numbers are 1..n over the person's won deals by win time (then id).
 
@@ -166,6 +172,30 @@ def purchases_renumber(person_id: int, *, by: User | None, skip: int | None = No
             if deal.pk != skip:
                 renumbered[deal.pk] = {"purchase_number": [deal.purchase_number, number]}
     audit_rows(actor=by, model=Deal, changes=renumbered, action=AuditAction.UPDATE)
+    person_purchases_refresh(person_ids=[person_id])
+
+
+def person_purchases_refresh(*, person_ids: Collection[int] | None) -> None:
+    """Work out again these people's purchase facts from their numbered won deals (None:
+    everyone): `first_won_at` and `repeat_won_at` (purchases 1 and 2), then when they and
+    whoever referred them first referred a customer. Called in the transaction that changed
+    the purchases (`purchases_renumber`, the importers); a few hundred people per statement."""
+    won = Deal.objects.filter(person=OuterRef("pk"), status=DealStatus.WON).order_by()
+    facts = {
+        "first_won_at": Subquery(won.filter(purchase_number=1).values("closed_at")[:1]),
+        "repeat_won_at": Subquery(won.filter(purchase_number=2).values("closed_at")[:1]),
+    }
+    if person_ids is None:
+        Person.objects.update(**facts)
+        person_referrals_refresh(person_ids=None)
+        return
+    ids = sorted(set(person_ids))
+    for start in range(0, len(ids), REFRESH_CHUNK):
+        chunk = ids[start : start + REFRESH_CHUNK]
+        people = Person.objects.filter(pk__in=chunk)
+        people.update(**facts)
+        referrers = people.exclude(referred_by=None).values_list("referred_by", flat=True)
+        person_referrals_refresh(person_ids=[*chunk, *referrers])
 
 
 def _entry_stage(pipeline: Pipeline, stage: Stage | None) -> Stage:

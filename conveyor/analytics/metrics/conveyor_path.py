@@ -18,20 +18,21 @@ How the filters apply (the same `ReportFilter` helpers as every report):
 Money is in the account currency: deals won in another currency are left out of the average
 check (and counted in `won_deals.other_currency`), never added at face value.
 
-Three aggregate queries whatever the data size: leads; the window's won deals (new customers
-and their second purchase and referred customer, and the average check's conditional sums);
-customers at `to` and the referrers among them. "Has a second purchase" and "referred a
-customer" are sets computed once per query and tested with `IN`, not an `EXISTS` per customer.
+Four aggregate queries whatever the data size: leads; the window's won deals (the average
+check's conditional sums); its new customers with their second purchase and referred customer;
+customers at `to` and the referrers among them. "Bought again" and "referred a customer (by
+when)" are kept on the person (`first_won_at`, `repeat_won_at`, `referral_won_at`, in the
+transaction of every change to their purchases or referrals), so no query reads every won deal
+of the account to find them.
 """
 
 from __future__ import annotations
 
-import datetime as dt
 from decimal import Decimal
 from typing import Any
 
 from django.conf import settings
-from django.db.models import Count, Exists, OuterRef, Q, QuerySet, Sum
+from django.db.models import Count, Q, QuerySet, Sum
 from django.utils.translation import gettext_lazy as _
 
 from conveyor.analytics.filters import ReportFilter
@@ -72,47 +73,47 @@ def leads(f: ReportFilter) -> QuerySet[Person]:
     ).order_by()
 
 
-def _referrers(before: dt.datetime | None = None) -> QuerySet[Person, Any]:
-    """The people who referred someone who is a customer (has a won deal, won before `before`
-    when given), as one column for `person__in`: a set computed once (PostgreSQL hashes it,
-    SQLite materialises it) rather than an `EXISTS` run again for every customer (148k nested
-    subplans at 1M deals, seconds per query)."""
-    won = Deal.objects.filter(person=OuterRef("pk"), status=DealStatus.WON)
-    if before is not None:
-        won = won.filter(closed_at__lt=before)
-    return (
-        Person.objects.filter(Exists(won), referred_by__isnull=False)
-        .order_by()
-        .values("referred_by")
-    )
+def _customers(f: ReportFilter) -> dict[str, int]:
+    """The window's new customers (people whose first won deal, purchase number 1, falls in
+    the window, DESIGN §4 "Repeat purchase rate", selected by that deal) and how far along the
+    conveyor they have come up to now: bought again, referred a customer. Both are kept on
+    the person (`Person.PURCHASE_FACTS`)."""
+    window = f.window
+    if not f.deal_q():
+        # Every first purchase counts: each person keeps theirs, and the `person_customer`
+        # index answers the count alone (hence counting a column of it, not the id).
+        counts = Person.objects.filter(
+            first_won_at__gte=window.start, first_won_at__lt=window.end
+        ).aggregate(
+            customers=Count("first_won_at"),
+            repeat_customers=Count("first_won_at", filter=Q(repeat_won_at__isnull=False)),
+            advocates=Count("first_won_at", filter=Q(referral_won_at__isnull=False)),
+        )
+    else:
+        # A person has one first purchase (purchase numbers are 1..n per person), so counting
+        # first purchases counts people, without a DISTINCT that sorts them all.
+        counts = new_customer_deals(f).aggregate(
+            customers=Count("pk"),
+            repeat_customers=Count("pk", filter=Q(person__repeat_won_at__isnull=False)),
+            advocates=Count("pk", filter=Q(person__referral_won_at__isnull=False)),
+        )
+    return {key: int(value or 0) for key, value in counts.items()}
 
 
 def _won_in_window(f: ReportFilter) -> dict[str, Any]:
-    """One pass over the deals won in the window that the filter selects: the new customers
-    (purchase number 1, one per person whose first purchase falls in the window, DESIGN §4
-    "Repeat purchase rate") and how far along the conveyor they have come up to now, and the
-    revenue and won deals in the account currency: all, first, repeat."""
+    """One pass over the deals won in the window that the filter selects: the revenue and won
+    deals in the account currency, all, first purchases and repeat ones."""
     window = f.window
     currency = str(settings.CONVEYOR_CURRENCY)
     ours = Q(currency=currency)
     first = Q(purchase_number=1)
     repeat = Q(purchase_number__gte=2)
-    repeat_buyers = (
-        Deal.objects.filter(status=DealStatus.WON, purchase_number__gte=2)
-        .order_by()
-        .values("person")
-    )
-    counts = Deal.objects.filter(
+    return Deal.objects.filter(
         f.deal_q(),
         status=DealStatus.WON,
         closed_at__gte=window.start,
         closed_at__lt=window.end,
     ).aggregate(
-        # A person has one first purchase (purchase numbers are 1..n per person), so counting
-        # first purchases counts people, without a DISTINCT that sorts them all.
-        customers=Count("pk", filter=first),
-        repeat_customers=Count("pk", filter=first & Q(person__in=repeat_buyers)),
-        advocates=Count("pk", filter=first & Q(person__in=_referrers())),
         all_deals=Count("pk", filter=ours),
         first_deals=Count("pk", filter=ours & first),
         repeat_deals=Count("pk", filter=ours & repeat),
@@ -121,9 +122,6 @@ def _won_in_window(f: ReportFilter) -> dict[str, Any]:
         first_revenue=Sum("amount", filter=ours & first),
         repeat_revenue=Sum("amount", filter=ours & repeat),
     )
-    for key in ("customers", "repeat_customers", "advocates"):
-        counts[key] = int(counts[key] or 0)
-    return counts
 
 
 def _referral(f: ReportFilter) -> dict[str, int]:
@@ -131,18 +129,17 @@ def _referral(f: ReportFilter) -> dict[str, int]:
     those of them who referred someone who was a customer by `to` too."""
     end = f.window.end
     selected = f.deal_q()
-    won = Deal.objects.filter(selected, status=DealStatus.WON, closed_at__lt=end)
-    referrers = Q(person__in=_referrers(before=end))
     if not selected:
         # Every won deal counts: a person won before `to` exactly when their first purchase
-        # (the earliest win) was, so their first purchases count them without a DISTINCT.
-        counts = won.filter(purchase_number=1).aggregate(
-            customers=Count("pk"), referrers=Count("pk", filter=referrers)
+        # did, which each person keeps (the `person_customer` index answers it alone).
+        counts = Person.objects.filter(first_won_at__lt=end).aggregate(
+            customers=Count("first_won_at"),
+            referrers=Count("first_won_at", filter=Q(referral_won_at__lt=end)),
         )
     else:
-        counts = won.aggregate(
+        counts = Deal.objects.filter(selected, status=DealStatus.WON, closed_at__lt=end).aggregate(
             customers=Count("person", distinct=True),
-            referrers=Count("person", distinct=True, filter=referrers),
+            referrers=Count("person", distinct=True, filter=Q(person__referral_won_at__lt=end)),
         )
     return {key: int(value or 0) for key, value in counts.items()}
 
@@ -166,13 +163,13 @@ def _rates(checks: dict[str, Any], referral: dict[str, int]) -> dict[str, Any]:
 def rates(f: ReportFilter) -> dict[str, Any]:
     """The repeat purchase rate (with the seeds' mark) and the referral rate alone, as `run`
     gives them (the dashboard shows these, not the leads it would count)."""
-    return _rates(_won_in_window(f), _referral(f))
+    return _rates(_customers(f), _referral(f))
 
 
 def run(f: ReportFilter) -> dict[str, Any]:
     lead_rows = leads(f)
     lead_count = lead_rows.aggregate(n=Count("pk", distinct=joins_many(lead_rows)))["n"]
-    checks = _won_in_window(f)
+    checks = {**_won_in_window(f), **_customers(f)}
     referral = _referral(f)
     kinds = ("all", "first", "repeat")
     return {

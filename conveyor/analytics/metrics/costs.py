@@ -58,8 +58,9 @@ from django.utils.translation import gettext_lazy as _
 from conveyor.analytics.filters import ReportFilter
 from conveyor.analytics.metrics.conveyor_path import leads, new_customer_deals
 from conveyor.analytics.models import Expense
-from conveyor.analytics.queries import MS_PER_HOUR, finished_stays, joins_many, money, rate
+from conveyor.analytics.queries import MS_PER_HOUR, count_rows, finished_stays, money, rate
 from conveyor.analytics.reports import Report, Table
+from conveyor.people.models import Person
 from conveyor.pipelines.models import Deal, DealStatus, Process, Stage
 from conveyor.touches.models import Touch
 
@@ -83,6 +84,31 @@ def _cost(expenses: Fraction, people: int) -> float | None:
     return money(expenses / people) if people else None
 
 
+def _customers_by_source(f: ReportFilter) -> dict[str, int]:
+    """The window's new customers (first won deal in it) per source, people without one left
+    out."""
+    if not f.deal_q():
+        # Every first purchase counts: each person keeps theirs (`Person.first_won_at`), and
+        # the `person_customer_source` index answers alone.
+        window = f.window
+        people = Person.objects.filter(first_won_at__gte=window.start, first_won_at__lt=window.end)
+        return dict(
+            people.exclude(source="")
+            .order_by()
+            .values("source")
+            .annotate(n=Count("first_won_at"))
+            .values_list("source", "n")
+        )
+    # One first purchase per person (purchase numbers are 1..n per person): no DISTINCT.
+    return dict(
+        new_customer_deals(f)
+        .exclude(person__source="")
+        .values("person__source")
+        .annotate(n=Count("*"))
+        .values_list("person__source", "n")
+    )
+
+
 def _channels(f: ReportFilter) -> list[dict[str, Any]]:
     """One row per channel: expenses in the window, leads, customers and the two costs."""
     expenses = Expense.objects.filter(
@@ -98,17 +124,10 @@ def _channels(f: ReportFilter) -> list[dict[str, Any]]:
     lead_rows = leads(f).exclude(source="")
     lead_counts = dict(
         lead_rows.values("source")
-        .annotate(n=Count("pk", distinct=joins_many(lead_rows)))
+        .annotate(n=count_rows(lead_rows, "created_at"))
         .values_list("source", "n")
     )
-    # One first purchase per person (purchase numbers are 1..n per person): no DISTINCT.
-    customer_counts = dict(
-        new_customer_deals(f)
-        .exclude(person__source="")
-        .values("person__source")
-        .annotate(n=Count("*"))
-        .values_list("person__source", "n")
-    )
+    customer_counts = _customers_by_source(f)
     rows = []
     for channel in sorted(set(spent) | set(lead_counts) | set(customer_counts)):
         total = spent.get(channel, Fraction(0))

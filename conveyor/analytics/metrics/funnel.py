@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+from collections.abc import Sequence
 from typing import Any
 
 from django.utils.translation import gettext_lazy as _
@@ -9,6 +11,7 @@ from django.utils.translation import gettext_lazy as _
 from conveyor.analytics import queries
 from conveyor.analytics.filters import ReportFilter
 from conveyor.analytics.reports import Report, Table
+from conveyor.pipelines.models import Pipeline
 
 
 def run(f: ReportFilter, *, hours: bool = True) -> dict[str, Any]:
@@ -20,6 +23,20 @@ def run(f: ReportFilter, *, hours: bool = True) -> dict[str, Any]:
         date_from=f.date_from,
         date_to=f.date_to,
         scope=f.deal_q(),
+        change_scope=f.stay_q(),
+        hours=hours,
+    )
+
+
+def run_each(
+    f: ReportFilter, pipelines: Sequence[Pipeline], *, hours: bool = True
+) -> list[dict[str, Any]]:
+    """`run` for each of `pipelines` (the dashboard's funnels), the cohorts read in one pass."""
+    return queries.funnels(
+        pipelines=pipelines,
+        date_from=f.date_from,
+        date_to=f.date_to,
+        scope=dataclasses.replace(f, pipeline=None).deal_q(),
         change_scope=f.stay_q(),
         hours=hours,
     )

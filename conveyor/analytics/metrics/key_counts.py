@@ -6,6 +6,8 @@ account time zone; on SQLite by UTC quarter hour, summed into local buckets here
 recorded, intake records received, entries into a key-meeting stage, and won deals with their
 revenue. Buckets with nothing in them are filled in here, so the series has a row for every day,
 week (from Monday) or month of the window; the first and last buckets are clipped to the window.
+`totals` answers the window's totals alone (the dashboard's tiles) with the same four queries
+ungrouped.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ from django.db.models.functions.datetime import TruncBase
 from django.utils.translation import gettext_lazy as _
 
 from conveyor.analytics.filters import ReportFilter
-from conveyor.analytics.queries import joins_many, money, on_postgresql
+from conveyor.analytics.queries import count_rows, joins_many, money, on_postgresql
 from conveyor.analytics.reports import Option, Report, Table
 from conveyor.core.timewindow import account_tz
 from conveyor.intake.models import Lead
@@ -127,9 +129,8 @@ def lead_q(f: ReportFilter) -> Q:
     return q
 
 
-def run(f: ReportFilter, period: str = "week") -> dict[str, Any]:
-    if period not in PERIODS:
-        raise ValueError(f"period must be one of {PERIODS}")
+def _selections(f: ReportFilter) -> dict[str, tuple[QuerySet[Any], str, dict[str, Any]]]:
+    """Each count's rows in the window, the time field that places them, and its aggregates."""
     window = f.window
     currency = str(settings.CONVEYOR_CURRENCY)
     # person_q / lead_q join a person's deals for the pipeline and segment filters: then a row
@@ -138,37 +139,65 @@ def run(f: ReportFilter, period: str = "week") -> dict[str, Any]:
     people = Person.objects.filter(
         f.person_q(), created_at__gte=window.start, created_at__lt=window.end
     )
-    leads = _by_bucket(people, "created_at", period, n=Count("pk", distinct=joins_many(people)))
     received = Lead.objects.filter(
         lead_q(f), received_at__gte=window.start, received_at__lt=window.end
     )
-    requests = _by_bucket(
-        received, "received_at", period, n=Count("pk", distinct=joins_many(received))
-    )
     # Every entry into a key-meeting stage: opened there, moved or moved back there, reopened.
-    meetings = _by_bucket(
-        StageChange.objects.filter(
-            f.deal_q("deal__"),
-            to_stage__is_key_meeting=True,
-            at__gte=window.start,
-            at__lt=window.end,
-        ),
-        "at",
-        period,
-        n=Count("pk"),
+    meetings = StageChange.objects.filter(
+        f.deal_q("deal__"),
+        to_stage__is_key_meeting=True,
+        at__gte=window.start,
+        at__lt=window.end,
     )
-    wins = _by_bucket(
-        Deal.objects.filter(
-            f.deal_q(),
-            status=DealStatus.WON,
-            closed_at__gte=window.start,
-            closed_at__lt=window.end,
+    wins = Deal.objects.filter(
+        f.deal_q(),
+        status=DealStatus.WON,
+        closed_at__gte=window.start,
+        closed_at__lt=window.end,
+    )
+    return {
+        "leads": (people, "created_at", {"n": count_rows(people, "created_at")}),
+        "requests": (received, "received_at", {"n": Count("pk", distinct=joins_many(received))}),
+        # `at` rather than the id: PostgreSQL then counts from the (to_stage, at) index alone.
+        "key_meetings": (meetings, "at", {"n": Count("at")}),
+        "wins": (
+            wins,
+            "closed_at",
+            {
+                "n": Count("pk"),
+                "revenue": Sum("amount", filter=Q(currency=currency)),
+                "other_currency": Count("pk", filter=~Q(currency=currency)),
+            },
         ),
-        "closed_at",
-        period,
-        n=Count("pk"),
-        revenue=Sum("amount", filter=Q(currency=currency)),
-        other_currency=Count("pk", filter=~Q(currency=currency)),
+    }
+
+
+def totals(f: ReportFilter) -> dict[str, Any]:
+    """The window's totals alone, equal to `run(f)["totals"]` (the dashboard shows these): one
+    plain aggregate per count, without grouping every row by its day, week or month."""
+    found = {
+        name: queryset.order_by().aggregate(**aggregates)
+        for name, (queryset, _field, aggregates) in _selections(f).items()
+    }
+    wins = found["wins"]
+    return {
+        **{key: found[key]["n"] for key in ("leads", "requests", "key_meetings")},
+        "deals_won": wins["n"],
+        "revenue": money(wins["revenue"] or Decimal(0)),
+        "deals_won_other_currency": wins["other_currency"],
+    }
+
+
+def run(f: ReportFilter, period: str = "week") -> dict[str, Any]:
+    if period not in PERIODS:
+        raise ValueError(f"period must be one of {PERIODS}")
+    currency = str(settings.CONVEYOR_CURRENCY)
+    grouped = {
+        name: _by_bucket(queryset, field, period, **aggregates)
+        for name, (queryset, field, aggregates) in _selections(f).items()
+    }
+    leads, requests, meetings, wins = (
+        grouped[name] for name in ("leads", "requests", "key_meetings", "wins")
     )
 
     series: list[dict[str, Any]] = []

@@ -23,6 +23,7 @@ from conveyor.analytics.reports import REPORTS, report_csv
 from conveyor.api.tests.conftest import Api
 from conveyor.people.models import Person
 from conveyor.pipelines.models import Deal, DealStatus, Pipeline
+from conveyor.pipelines.services import person_purchases_refresh
 from conveyor.testing.factories import LossReasonFactory, PersonFactory, pipeline_with_stages
 
 pytestmark = pytest.mark.django_db
@@ -30,7 +31,7 @@ pytestmark = pytest.mark.django_db
 JAN, APR = dt.date(2026, 1, 1), dt.date(2026, 4, 1)
 UTC = dt.UTC
 REPORT = REPORTS["conveyor"]
-QUERIES = 3  # leads, won deals of the window (new customers, checks), customers at `to`
+QUERIES = 4  # leads, won deals of the window (checks), its new customers, customers at `to`
 
 
 def t(text: str) -> dt.datetime:
@@ -70,9 +71,9 @@ def won_deal(
     owner: User | None = None,
 ) -> Deal:
     """A won deal as the services leave it: closed, purchase number set (a person's wins are
-    numbered by win time)."""
+    numbered by win time), the person's purchase facts kept."""
     closed_at = t(closed)
-    return Deal.objects.create(
+    deal = Deal.objects.create(
         person=who,
         pipeline=pipeline,
         stage=pipeline.stages.get(position=1),
@@ -85,6 +86,8 @@ def won_deal(
         purchase_number=number,
         touches_to_win=0,
     )
+    person_purchases_refresh(person_ids=[who.pk])
+    return deal
 
 
 def build_customers(cast: Cast, main: Pipeline) -> Customers:

@@ -37,6 +37,7 @@ from hypothesis import strategies as st
 
 from conveyor.accounts.models import Role, User
 from conveyor.analytics.filters import ReportFilter
+from conveyor.analytics.metrics import key_counts
 from conveyor.analytics.reports import REPORTS
 from conveyor.analytics.tests.random_history import (
     Built,
@@ -643,9 +644,9 @@ def check_reports(r: Ref, world: World, period: str) -> None:
     assert REPORTS["losses"].execute(r.f) == losses_expected(r), "losses"
     assert REPORTS["velocity"].execute(r.f) == velocity_expected(r), "velocity"
     assert REPORTS["touches"].execute(r.f) == touches_expected(r), "touches"
-    assert REPORTS["key-counts"].execute(r.f, period=period) == key_counts_expected(r, period), (
-        f"key-counts by {period}"
-    )
+    counts = key_counts_expected(r, period)
+    assert REPORTS["key-counts"].execute(r.f, period=period) == counts, f"key-counts by {period}"
+    assert key_counts.totals(r.f) == counts["totals"], "key-counts totals (the dashboard's)"
     assert REPORTS["conveyor"].execute(r.f) == conveyor_expected(r), "conveyor"
 
 

@@ -39,6 +39,10 @@ class Api:
             headers=self._headers(headers),
         )
 
+    def post_form(self, path: str, data: dict[str, Any], **headers: str) -> Any:
+        """A multipart POST, as a file upload is sent: `data` may hold open files."""
+        return self.client.post(path, data=data, headers=self._headers(headers))
+
     def patch(self, path: str, body: Any = None, **headers: str) -> Any:
         return self.client.patch(
             path,

@@ -182,3 +182,18 @@ def test_an_answer_without_a_secret_is_still_kept_whole(api: Api) -> None:
     first = api.post("/api/v1/leads", LEAD, **{"Idempotency-Key": "plain"})
     record = IdempotencyRecord.objects.get(key="plain")
     assert record.state == IdempotencyState.DONE and bytes(record.body) == first.content
+
+
+# --- Multipart uploads (a CRM export) -------------------------------------------------------------
+
+
+def test_a_multipart_body_that_cannot_be_read_is_a_400(api: Api) -> None:
+    answer = api.client.post(
+        "/api/v1/me/tokens",
+        data=b"--b\r\nContent-Disposition: form-data\r\n\r\nx",
+        content_type="multipart/form-data; boundary=",
+        headers=api._headers({"Idempotency-Key": "bad"}),
+    )
+    assert answer.status_code == 400
+    assert answer.json()["error"]["code"] == "bad_request"
+    assert not IdempotencyRecord.objects.exists()

@@ -19,7 +19,7 @@ from conftest import Cast
 from conveyor.accounts.models import User
 from conveyor.accounts.services import token_create
 from conveyor.api.tests.conftest import Api
-from conveyor.api.tests.matrix import automation, intake, process, records, team
+from conveyor.api.tests.matrix import account, automation, intake, process, records, team
 from conveyor.api.tests.matrix.base import ROLES, Cases, World
 from conveyor.core.models import AuditEntry
 from conveyor.intake.models import Lead, LeadChannel
@@ -77,7 +77,7 @@ def _state() -> list[Any]:
     ]
 
 
-AREAS = (records, process, team, automation, intake)
+AREAS = (records, process, team, automation, intake, account)
 CASES: Cases = {}
 for _area in AREAS:
     assert not set(_area.CASES) & set(CASES), f"{_area.__name__} repeats a case"

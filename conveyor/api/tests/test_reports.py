@@ -5,12 +5,15 @@ import io
 
 import openpyxl
 import pytest
+from pytest_django import Settings
 
 from conftest import Cast
 from conveyor.analytics.reports import FILE_TYPES, REPORTS
+from conveyor.analytics.snapshots import SNAPSHOT_TYPES
 from conveyor.api.tests.conftest import ApiFor
 from conveyor.pipelines.models import Pipeline
 from conveyor.pipelines.services import deal_open
+from conveyor.testing.browser import NEEDS_CHROMIUM
 from conveyor.testing.factories import PersonFactory
 
 pytestmark = pytest.mark.django_db
@@ -68,3 +71,37 @@ def test_an_unknown_format_is_refused(cast: Cast, api_for: ApiFor, pipeline: Pip
     )
     assert response.status_code == 422
     assert "format" in response.json()["error"]["fields"]
+
+
+@NEEDS_CHROMIUM
+@pytest.mark.parametrize(("format", "magic"), [("pdf", b"%PDF-"), ("png", b"\x89PNG\r\n\x1a\n")])
+def test_the_dashboard_prints_as_the_web_page_does(
+    cast: Cast, api_for: ApiFor, pipeline: Pipeline, format: str, magic: bytes
+) -> None:
+    deal_open(
+        person=PersonFactory(owner=cast.manager), pipeline=pipeline, owner=cast.manager, by=None
+    )
+    answer = api_for(cast.head).get("/api/v1/reports/dashboard", {"format": format})
+    assert answer.status_code == 200
+    assert answer["Content-Type"] == SNAPSHOT_TYPES[format]
+    assert answer["Content-Disposition"] == f'attachment; filename="dashboard.{format}"'
+    assert answer.content.startswith(magic)
+
+
+def test_only_the_dashboard_prints(cast: Cast, api_for: ApiFor, pipeline: Pipeline) -> None:
+    refused = api_for(cast.head).get(
+        "/api/v1/reports/funnel", {"format": "pdf", "pipeline_id": pipeline.pk}
+    )
+    assert refused.status_code == 422
+    assert "format" in refused.json()["error"]["fields"]
+
+
+def test_without_chromium_the_dashboard_print_is_503_in_the_error_shape(
+    cast: Cast, api_for: ApiFor, settings: Settings
+) -> None:
+    settings.CONVEYOR_CHROMIUM = "/nonexistent/chromium"
+    answer = api_for(cast.head).get("/api/v1/reports/dashboard", {"format": "png"})
+    assert answer.status_code == 503
+    assert answer.json()["error"]["code"] == "unavailable"
+    # The other formats do not need it.
+    assert api_for(cast.head).get("/api/v1/reports/dashboard", {"format": "csv"}).status_code == 200

@@ -23,7 +23,7 @@ from conveyor.dataset.importer import DatasetInvalid, ImportResult, import_datas
 from conveyor.dataset.reader import COLUMNS
 from conveyor.people.models import Company, Person
 from conveyor.pipelines.models import Deal, LossReason, Pipeline, Segment, Stage, StageChange
-from conveyor.pipelines.tests.support import assert_history_keys
+from conveyor.pipelines.tests.support import assert_history_keys, assert_purchase_facts
 from conveyor.testing.factories import PersonFactory
 from conveyor.touches.models import Touch
 
@@ -344,6 +344,7 @@ def test_history_gets_outcome_rows_and_left_at(tmp_path: Path) -> None:
     # The cohort keys and stay lengths the time-in-stage reports read, set-based as well.
     for deal in deals.values():
         assert_history_keys(deal)
+    assert_purchase_facts()
 
 
 @pytest.mark.django_db

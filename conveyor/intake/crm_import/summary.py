@@ -1,7 +1,9 @@
-"""A plan (and a run's result) as plain data: what the command prints or dumps as JSON."""
+"""A plan (and a run's result) as plain data: what the command prints or dumps as JSON, and
+the pieces the web pages and the API show (the linked rows, what a run wrote)."""
 
 from __future__ import annotations
 
+from itertools import islice
 from typing import TYPE_CHECKING, Any
 
 from conveyor.intake.crm_import.planning import (
@@ -17,7 +19,37 @@ from conveyor.intake.crm_import.planning import (
 if TYPE_CHECKING:
     from conveyor.intake.crm_import.services import ImportResult
 
-__all__ = ["person_note", "plan_summary", "row_note"]
+__all__ = ["linked_rows", "person_note", "plan_summary", "result_summary", "row_note"]
+
+
+def linked_rows(plan: Plan, limit: int) -> list[PlannedRow]:
+    """The first `limit` created rows whose person is not created but linked: to a person
+    already in Conveyor, or to the person of an earlier row of the file."""
+    linked = (
+        row
+        for row in plan.rows
+        if row.action == CREATE and row.person_action in (PERSON_EXISTING, PERSON_DUPLICATE)
+    )
+    return list(islice(linked, limit))
+
+
+def result_summary(result: ImportResult) -> dict[str, Any]:
+    """What a run wrote, as the web's "Import finished" page and the API answer it."""
+    plan, written = result.plan, result.written
+    return {
+        "rows": plan.counts.rows,
+        "deals": written.deals,
+        "people": written.people,
+        "people_existing": plan.counts.people_existing,
+        "people_duplicate": plan.counts.people_duplicate,
+        "companies": written.companies,
+        "exists": plan.counts.exists,
+        "refused": plan.counts.refuse,
+        "pipelines": written.pipelines,
+        "stages": written.stages,
+        "loss_reasons": written.loss_reasons,
+        "seconds": round(result.seconds, 1),
+    }
 
 
 def person_note(row: PlannedRow) -> str:
@@ -47,10 +79,8 @@ def plan_summary(
     table = plan.table
     counts = plan.counts
     linked = [
-        {"line": row.line, "person": person_note(row)}
-        for row in plan.rows
-        if row.action == CREATE and row.person_action in (PERSON_EXISTING, PERSON_DUPLICATE)
-    ][:show_rows]
+        {"line": row.line, "person": person_note(row)} for row in linked_rows(plan, show_rows)
+    ]
     refused = [
         {
             "line": row.line,

@@ -55,7 +55,7 @@ from conveyor.pipelines.models import (
     Stage,
     StageChange,
 )
-from conveyor.pipelines.services import purchases_renumber
+from conveyor.pipelines.services import person_purchases_refresh, purchases_renumber
 
 __all__ = ["Written", "write_plan"]
 
@@ -296,6 +296,11 @@ class _Writer:
             db.execute("SET CONSTRAINTS ALL DEFERRED")  # as Django declares them
         for buyer in sorted(earlier_buyers):
             purchases_renumber(buyer, by=self.by)
+        person_purchases_refresh(
+            person_ids={
+                person for row, person in zip(rows, person_of, strict=True) if row.status == WON
+            }
+        )
 
     def _flush(self) -> None:
         for writer in self._writers:

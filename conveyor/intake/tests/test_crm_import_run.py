@@ -34,7 +34,7 @@ from conveyor.pipelines.models import (
     StageChange,
 )
 from conveyor.pipelines.services import deal_lose, deal_open, deal_win
-from conveyor.pipelines.tests.support import assert_history_keys
+from conveyor.pipelines.tests.support import assert_history_keys, assert_purchase_facts
 from conveyor.testing.factories import PersonFactory
 
 pytestmark = pytest.mark.django_db
@@ -380,6 +380,7 @@ def test_imported_history_matches_what_the_services_write(tmp_path: Path) -> Non
         by_services.stage_changes.order_by("at", "pk").values_list(*history)
     )
     assert_history_keys(imported)
+    assert_purchase_facts()
 
 
 def test_purchase_numbers_count_earlier_purchases(tmp_path: Path) -> None:

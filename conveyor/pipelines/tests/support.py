@@ -86,3 +86,24 @@ def assert_history_keys(deal: Deal) -> None:
     won = deal.status == DealStatus.WON and closed_at is not None
     expected_count = sum(1 for t in touches if t.at <= closed_at) if won else None
     assert deal.touches_to_win == expected_count, deal
+
+
+def assert_purchase_facts() -> None:
+    """Every person's purchase facts (`people.PURCHASE_FACTS`) equal a recount from the raw
+    rows: their won deals by win time (then id) and who referred whom."""
+    won: dict[int, list[tuple[dt.datetime, int]]] = {}
+    for person_id, closed_at, pk in Deal.objects.filter(status=DealStatus.WON).values_list(
+        "person_id", "closed_at", "pk"
+    ):
+        won.setdefault(person_id, []).append((closed_at, pk))
+    first = {person: min(deals)[0] for person, deals in won.items()}
+    second = {person: sorted(deals)[1][0] for person, deals in won.items() if len(deals) > 1}
+    referred: dict[int, list[dt.datetime]] = {}
+    for pk, referrer in Person.objects.exclude(referred_by=None).values_list("pk", "referred_by"):
+        if pk in first:
+            referred.setdefault(referrer, []).append(first[pk])
+    for pk, *facts in Person.objects.values_list(
+        "pk", "first_won_at", "repeat_won_at", "referral_won_at"
+    ):
+        expected = [first.get(pk), second.get(pk), min(referred[pk]) if pk in referred else None]
+        assert facts == expected, (pk, facts, expected)

@@ -8,7 +8,9 @@ back, skipping), wins, losses, reopens and stale-version attempts keeps the inva
 - every stage change carries its deal's pipeline and opening time, and a finished stay its
   length (what the time-in-stage reports read); every touch (logged late, or ahead of changes
   still to come) the stage it fell in, and a won deal its touches to the win;
-- a person's won deals are numbered 1..n by win time;
+- a person's won deals are numbered 1..n by win time, and each person keeps their first and
+  second purchase's time and when someone they referred first bought (`PURCHASE_FACTS`), as a
+  recount of the raw rows gives them, whatever order the wins, reopens and referrals come in;
 - the funnel report counts what a straightforward pass over the deals gives.
 """
 
@@ -27,9 +29,10 @@ from hypothesis.stateful import RuleBasedStateMachine, invariant, rule, run_stat
 from conveyor.analytics.queries import funnel
 from conveyor.core.errors import ConflictError, ServiceError
 from conveyor.people.models import Person
+from conveyor.people.services import person_link_referral
 from conveyor.pipelines.models import ChangeKind, Deal, DealStatus, Pipeline, StageChange
 from conveyor.pipelines.services import deal_lose, deal_move, deal_open, deal_reopen, deal_win
-from conveyor.pipelines.tests.support import assert_history_keys
+from conveyor.pipelines.tests.support import assert_history_keys, assert_purchase_facts
 from conveyor.testing.factories import LossReasonFactory, PersonFactory, pipeline_with_stages
 from conveyor.touches.models import TouchKind
 from conveyor.touches.services import touch_log
@@ -45,7 +48,7 @@ class DealMachine(RuleBasedStateMachine):
         self.pipeline: Pipeline = pipeline_with_stages(["A", "B", "C", "D", "E"])
         self.stages = list(self.pipeline.stages.order_by("position"))
         self.reason = LossReasonFactory(name="No budget")
-        self.people: list[Person] = [PersonFactory() for _ in range(2)]
+        self.people: list[Person] = [PersonFactory() for _ in range(3)]
         self.deals: list[int] = []
         self.clock = T0
 
@@ -58,7 +61,7 @@ class DealMachine(RuleBasedStateMachine):
             return None
         return Deal.objects.get(pk=self.deals[index % len(self.deals)])
 
-    @rule(person=st.integers(0, 1), stage=st.integers(0, 4))
+    @rule(person=st.integers(0, 2), stage=st.integers(0, 4))
     def open(self, person: int, stage: int) -> None:
         deal = deal_open(
             person=self.people[person],
@@ -125,6 +128,16 @@ class DealMachine(RuleBasedStateMachine):
                 at=self.clock + dt.timedelta(minutes=minutes, microseconds=minutes % 3),
             )
 
+    @rule(person=st.integers(0, 2), referrer=st.integers(0, 2))
+    def refer(self, person: int, referrer: int) -> None:
+        """Who brought whom, changed at any time (self-referrals and cycles are refused)."""
+        with contextlib.suppress(ServiceError):
+            person_link_referral(
+                person_id=self.people[person].pk,
+                referred_by_id=self.people[referrer].pk,
+                by=None,
+            )
+
     @rule(index=st.integers(0, 20), stage=st.integers(0, 4))
     def stale_move_changes_nothing(self, index: int, stage: int) -> None:
         deal = self._deal(index)
@@ -177,6 +190,10 @@ class DealMachine(RuleBasedStateMachine):
                 "closed_at", "pk"
             )
             assert [deal.purchase_number for deal in won] == list(range(1, won.count() + 1))
+
+    @invariant()
+    def people_keep_their_purchase_facts(self) -> None:
+        assert_purchase_facts()
 
     @invariant()
     def funnel_equals_a_plain_count(self) -> None:

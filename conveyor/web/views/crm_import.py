@@ -30,10 +30,11 @@ from django.views.decorators.http import require_GET, require_http_methods
 from conveyor.accounts.models import User
 from conveyor.accounts.permissions import can_manage_settings
 from conveyor.core.errors import ServiceError
-from conveyor.intake.crm_import.planning import CREATE, PERSON_DUPLICATE, PERSON_EXISTING, Plan
+from conveyor.intake.crm_import.planning import PERSON_EXISTING, Plan
 from conveyor.intake.crm_import.profiles import FIELD_LABELS, PROFILES
 from conveyor.intake.crm_import.reading import ImportFileError, check_size, read_table_file
 from conveyor.intake.crm_import.services import ImportRefused, crm_import_plan, crm_import_run
+from conveyor.intake.crm_import.summary import linked_rows, result_summary
 from conveyor.web.forms import CrmImportOptionsForm, CrmUploadForm, add_service_error
 
 SESSION_KEY = "crm_imports"
@@ -220,7 +221,7 @@ def preview(request: HttpRequest, token: str) -> HttpResponse:
                 add_service_error(form, refused)
                 status = 400
             else:
-                entry["result"] = _result_summary(result.plan, result)
+                entry["result"] = {**result_summary(result), "report": result.report is not None}
                 _save_entry(request, token, entry)
                 _upload_path(token).unlink(missing_ok=True)
                 return redirect("web:crm-import-done", token=token)
@@ -249,37 +250,13 @@ def _plan_context(plan: Plan) -> dict[str, Any]:
     first_rows = [
         [row.cells[index[column]] for _key, column in mapped] for row in plan.rows[:PREVIEW_ROWS]
     ]
-    linked = [
-        row
-        for row in plan.rows
-        if row.action == CREATE and row.person_action in (PERSON_EXISTING, PERSON_DUPLICATE)
-    ][:SHOW_ROWS]
     return {
         "mapped_labels": [FIELD_LABELS[key] for key, _column in mapped],
         "first_rows": first_rows,
         "refused": plan.refused[:SHOW_ROWS],
         "refused_hidden": max(plan.counts.refuse - SHOW_ROWS, 0),
-        "linked": linked,
+        "linked": linked_rows(plan, SHOW_ROWS),
         "person_existing": PERSON_EXISTING,
-    }
-
-
-def _result_summary(plan: Plan, result: Any) -> dict[str, Any]:
-    written = result.written
-    return {
-        "rows": plan.counts.rows,
-        "deals": written.deals,
-        "people": written.people,
-        "people_existing": plan.counts.people_existing,
-        "people_duplicate": plan.counts.people_duplicate,
-        "companies": written.companies,
-        "exists": plan.counts.exists,
-        "refused": plan.counts.refuse,
-        "pipelines": written.pipelines,
-        "stages": written.stages,
-        "loss_reasons": written.loss_reasons,
-        "report": result.report is not None,
-        "seconds": round(result.seconds, 1),
     }
 
 

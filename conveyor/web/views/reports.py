@@ -6,25 +6,22 @@ import datetime as dt
 import logging
 from dataclasses import dataclass
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
-from django.template.loader import render_to_string
 from django.utils import timezone
 from django.utils.formats import number_format
 from django.utils.translation import gettext
 
 from conveyor.accounts.models import User
-from conveyor.analytics.metrics.dashboard import own_dashboard
 from conveyor.analytics.reports import FILE_TYPES, REPORTS, Report, Table, report_file
 from conveyor.analytics.selectors import month_window, report_filter
+from conveyor.analytics.snapshots import SNAPSHOT_TYPES, dashboard_context, dashboard_snapshot
 from conveyor.core import snapshot
 from conveyor.core.errors import ServiceError
-from conveyor.core.snapshot import DOCUMENT_CSP
 from conveyor.pipelines.models import Pipeline
 from conveyor.web.forms import ReportForm, add_service_error
 from conveyor.web.templatetags.conveyor import percent
@@ -148,16 +145,6 @@ def report_view(request: HttpRequest, name: str) -> HttpResponse:
     )
 
 
-def _dashboard_document(request: HttpRequest, context: dict[str, Any]) -> str:
-    """The dashboard as a standalone page for printing: its stylesheet inline, no scripts."""
-    css = (Path(__file__).resolve().parent.parent / "static" / "web" / "conveyor.css").read_text()
-    return render_to_string(
-        "web/reports/dashboard_print.html",
-        {**context, "css": css, "csp": DOCUMENT_CSP},
-        request=request,
-    )
-
-
 @login_required
 def dashboard_view(request: HttpRequest) -> HttpResponse:
     """The head's dashboard (a manager's own for a manager) and its exports: CSV, XLSX, and
@@ -168,36 +155,23 @@ def dashboard_view(request: HttpRequest) -> HttpResponse:
     if run.data is not None and (download := _download(report, run.data, format)):
         return download
     viewer: User = request.user  # type: ignore[assignment]
-    attention = run.data["attention"] if run.data is not None else {}
     context = {
+        **dashboard_context(run.data, viewer),
         "report": report,
-        "title": gettext("My dashboard") if own_dashboard(viewer) else gettext("Dashboard"),
-        "attention_lists": [
-            (gettext("Deals with no next step"), attention.get("stalled_rows", [])),
-            (gettext("Rotting deals"), attention.get("rotting_rows", [])),
-        ],
         "problem": run.problem,
         "form": run.form,
-        "data": run.data,
-        "exports": {fmt: export_query(request, fmt) for fmt in ("csv", "xlsx", "pdf", "png")},
+        "exports": {fmt: export_query(request, fmt) for fmt in ("csv", "xlsx", *SNAPSHOT_TYPES)},
     }
-    if run.data is not None and format in ("pdf", "png"):
-        rows = sum(len(f["stages"]) + 3 for f in run.data["funnels"])
-        rows += len(run.data["plan_fact"]["managers"]) + len(run.data["attention"]["stalled_rows"])
-        rows += len(run.data["attention"]["rotting_rows"])
+    if run.data is not None and format in SNAPSHOT_TYPES:
         try:
-            body = snapshot.render(
-                _dashboard_document(request, context), format, height=700 + 34 * rows
-            )
+            body = dashboard_snapshot(run.data, format, viewer=viewer)
         except snapshot.SnapshotUnavailable as error:
             logger.warning("dashboard %s export failed: %s", format, error)
             messages.error(
                 request, gettext("The PDF and PNG exports are not available on this server.")
             )
             return redirect(f"{request.path}?{export_query(request, '')}")
-        response = HttpResponse(
-            body, content_type=f"application/{format}" if format == "pdf" else "image/png"
-        )
+        response = HttpResponse(body, content_type=SNAPSHOT_TYPES[format])
         response["Content-Disposition"] = f'attachment; filename="dashboard.{format}"'
         return response
     return render(request, "web/reports/dashboard.html", context)

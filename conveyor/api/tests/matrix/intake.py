@@ -1,10 +1,15 @@
-"""Matrix cases for qualifying questions, routing rules, web forms, erasing a person."""
+"""Matrix cases for qualifying questions, routing rules, web forms, erasing a person, and the
+import from other CRMs (owners and heads only, as on the web)."""
 
 from __future__ import annotations
 
+from typing import Any
+
+from django.core.files.uploadedfile import SimpleUploadedFile
 from django.db.models import Model
 
 from conftest import Cast
+from conveyor.api.tests.conftest import Api
 from conveyor.api.tests.matrix.base import SETTINGS_CHANGED, SETTINGS_MADE, Cases, World
 from conveyor.intake.models import (
     LeadForm,
@@ -57,6 +62,23 @@ def build(cast: Cast, world: World) -> None:
 
 def _id(world: World, name: str) -> int:
     return int(world.extra[name].pk)
+
+
+def _crm_import(api: Api, world: World, path: str) -> Any:
+    """A one-deal CSV export into the world's pipeline, owned by the manager (whom the head
+    may give deals to)."""
+    export = (
+        "deal_id,title,person_name,person_email,owner\n"
+        "1,Website,Anna Keller,anna@acme.example,manager@example.com\n"
+    )
+    return api.post_form(
+        f"/api/v1/crm-imports{path}",
+        {
+            "file": SimpleUploadedFile("deals.csv", export.encode(), "text/csv"),
+            "source": "csv",
+            "pipeline": world.pipeline.name,
+        },
+    )
 
 
 CASES: Cases = {
@@ -121,4 +143,6 @@ CASES: Cases = {
         lambda a, w: a.patch(f"/api/v1/lead-forms/{_id(w, 'form')}", {"is_active": False}),
         SETTINGS_CHANGED,
     ),
+    "POST /crm-imports/preview": (lambda a, w: _crm_import(a, w, "/preview"), SETTINGS_CHANGED),
+    "POST /crm-imports": (lambda a, w: _crm_import(a, w, ""), SETTINGS_MADE),
 }
