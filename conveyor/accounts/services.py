@@ -42,8 +42,8 @@ from conveyor.core.audit import (
     audit_saved,
     audit_snapshot,
 )
-from conveyor.core.db import locked_or_refuse
-from conveyor.core.errors import PermissionDenied, ServiceError, full_clean_or_refuse
+from conveyor.core.db import clean_and_save, locked_or_refuse
+from conveyor.core.errors import PermissionDenied, ServiceError
 from conveyor.core.models import AuditAction
 
 
@@ -349,8 +349,7 @@ def user_save(
         user.set_password(password)
     elif user.pk is None:
         raise ServiceError(_("Give the new user a password."), field="password")
-    full_clean_or_refuse(user, exclude=["password"])
-    user.save()
+    clean_and_save(user, exclude=["password"])
     # That the password changed, never its value.
     audit_saved(
         actor=by,
@@ -383,8 +382,7 @@ def team_save(*, by: User | None, team_id: int | None, name: str, head: User | N
         )
     team.name = name.strip()
     team.head = head
-    full_clean_or_refuse(team)
-    team.save()
+    clean_and_save(team)
     audit_saved(actor=by, instance=team, before=before)
     return team
 
@@ -438,8 +436,7 @@ def sales_plan_save(
         raise ServiceError(_("The revenue cannot be negative."), field="revenue")
     plan.user, plan.team, plan.month = user, team, month
     plan.revenue, plan.deals = revenue, deals
-    full_clean_or_refuse(plan)
-    plan.save()
+    clean_and_save(plan)
     audit_saved(actor=by, instance=plan, before=before)
     return plan
 
@@ -460,8 +457,7 @@ def holiday_save(*, by: User | None, holiday_id: int | None, date: dt.date, name
         )
     holiday.date = date
     holiday.name = name.strip()
-    full_clean_or_refuse(holiday)
-    holiday.save()
+    clean_and_save(holiday)
     audit_saved(actor=by, instance=holiday, before=before)
     return holiday
 

@@ -13,7 +13,8 @@ from conveyor.accounts.models import User
 from conveyor.accounts.permissions import require_settings_access
 from conveyor.analytics.models import Expense
 from conveyor.core.audit import audit_editing, audit_saved
-from conveyor.core.errors import ServiceError, full_clean_or_refuse
+from conveyor.core.db import clean_and_save
+from conveyor.core.errors import ServiceError
 
 
 @transaction.atomic
@@ -53,7 +54,6 @@ def expense_save(
     expense.period_end = period_end
     expense.amount = amount
     expense.note = note.strip()
-    full_clean_or_refuse(expense)
-    expense.save()
+    clean_and_save(expense)
     audit_saved(actor=by, instance=expense, before=before)
     return expense

@@ -18,6 +18,7 @@ from collections.abc import Callable, Mapping
 from typing import Annotated, Any, TypeVar
 
 from django.conf import settings
+from django.db import transaction
 from django.http import HttpRequest, HttpResponse
 from django.utils.cache import add_never_cache_headers
 from django.utils.translation import gettext as _
@@ -27,7 +28,17 @@ from pydantic import AfterValidator, StrictBool, StringConstraints
 from conveyor.accounts.models import User
 from conveyor.api.auth import settings_user
 from conveyor.api.errors import ApiError, fields_as_sent
-from conveyor.api.types import BodyIn, Id, IsoDatetime, PatchIn, Text, fields_sent, no_nul, unsent
+from conveyor.api.types import (
+    BodyIn,
+    Id,
+    IsoDatetime,
+    PatchIn,
+    Text,
+    fields_sent,
+    locked,
+    no_nul,
+    unsent,
+)
 from conveyor.automation.mail import email_template_save
 from conveyor.automation.models import (
     Action,
@@ -237,17 +248,18 @@ def cadence_create(request: HttpRequest, payload: CadenceIn) -> Status[Cadence]:
 
 @cadences_router.patch("/{cadence_id}", response=CadenceDetailOut, summary="Change a cadence")
 def cadence_change(request: HttpRequest, cadence_id: Id, payload: CadencePatch) -> Cadence:
-    user = settings_user(request)
-    cadence = settings_cadences().get(pk=cadence_id)
-    values = {
-        "name": cadence.name,
-        "description": cadence.description,
-        "stage_ids": [stage.pk for stage in cadence.stages.all()],
-        "warming_per_closing": cadence.warming_per_closing,
-        "is_default": cadence.is_default,
-        **fields_sent(payload),
-    }
-    return _cadence_save(user, cadence.pk, values)
+    with transaction.atomic():
+        user = settings_user(request)
+        cadence = locked(settings_cadences().get(pk=cadence_id))
+        values = {
+            "name": cadence.name,
+            "description": cadence.description,
+            "stage_ids": [stage.pk for stage in cadence.stages.all()],
+            "warming_per_closing": cadence.warming_per_closing,
+            "is_default": cadence.is_default,
+            **fields_sent(payload),
+        }
+        return _cadence_save(user, cadence.pk, values)
 
 
 @cadences_router.post(
@@ -269,17 +281,18 @@ def cadence_step_add(request: HttpRequest, cadence_id: Id, payload: StepIn) -> S
     description="Tasks already planned from the step keep what they were planned with.",
 )
 def cadence_step_change(request: HttpRequest, step_id: Id, payload: StepPatch) -> CadenceStep:
-    user = settings_user(request)
-    step = CadenceStep.objects.get(pk=step_id)
-    values = {
-        "position": step.position,
-        "day_offset": step.day_offset,
-        "kind": step.kind,
-        "channel": step.channel,
-        "script": step.script,
-        **fields_sent(payload),
-    }
-    return _step_save(user, step.cadence_id, step.pk, values)
+    with transaction.atomic():
+        user = settings_user(request)
+        step = locked(CadenceStep.objects.get(pk=step_id))
+        values = {
+            "position": step.position,
+            "day_offset": step.day_offset,
+            "kind": step.kind,
+            "channel": step.channel,
+            "script": step.script,
+            **fields_sent(payload),
+        }
+        return _step_save(user, step.cadence_id, step.pk, values)
 
 
 @steps_router.delete(
@@ -424,21 +437,22 @@ def rule_create(request: HttpRequest, payload: RuleIn) -> Status[AutomationRule]
 
 @rules_router.patch("/{rule_id}", response=RuleOut, summary="Change an automation rule")
 def rule_change(request: HttpRequest, rule_id: Id, payload: RulePatch) -> AutomationRule:
-    user = settings_user(request)
-    rule = managed_rules(user).get(pk=rule_id)
-    values = {
-        "name": rule.name,
-        "pipeline_id": rule.pipeline_id,
-        "stage_id": rule.stage_id,
-        "trigger": rule.trigger,
-        "delay_days": rule.delay_days,
-        "action": rule.action,
-        "params": dict(rule.params or {}),
-        "is_active": rule.is_active,
-        "position": rule.position,
-        **fields_sent(payload),
-    }
-    return _rule_save(user, rule.pk, values)
+    with transaction.atomic():
+        user = settings_user(request)
+        rule = locked(managed_rules(user).get(pk=rule_id))
+        values = {
+            "name": rule.name,
+            "pipeline_id": rule.pipeline_id,
+            "stage_id": rule.stage_id,
+            "trigger": rule.trigger,
+            "delay_days": rule.delay_days,
+            "action": rule.action,
+            "params": dict(rule.params or {}),
+            "is_active": rule.is_active,
+            "position": rule.position,
+            **fields_sent(payload),
+        }
+        return _rule_save(user, rule.pk, values)
 
 
 # --- E-mail templates --------------------------------------------------------------------------
@@ -548,22 +562,23 @@ def email_template_create(request: HttpRequest, payload: EmailTemplateIn) -> Sta
 def email_template_change(
     request: HttpRequest, template_id: Id, payload: EmailTemplatePatch
 ) -> EmailTemplate:
-    user = settings_user(request)
-    template = settings_email_templates(user).get(pk=template_id)
-    changes = fields_sent(payload)
-    if payload.texts is not None and "texts" in changes:
-        # Each text sent is whole: its unsent parts take their defaults, not the old values.
-        changes["texts"] = {code: text.model_dump() for code, text in payload.texts.items()}
-    values = {
-        "name": template.name,
-        "is_active": template.is_active,
-        "texts": {
-            text.language: {"subject": text.subject, "format": text.format, "body": text.body}
-            for text in template.texts.all()
-        },
-        **changes,
-    }
-    return _email_template_save(user, template, values)
+    with transaction.atomic():
+        user = settings_user(request)
+        template = locked(settings_email_templates(user).get(pk=template_id))
+        changes = fields_sent(payload)
+        if payload.texts is not None and "texts" in changes:
+            # Each text sent is whole: its unsent parts take their defaults, not the old values.
+            changes["texts"] = {code: text.model_dump() for code, text in payload.texts.items()}
+        values = {
+            "name": template.name,
+            "is_active": template.is_active,
+            "texts": {
+                text.language: {"subject": text.subject, "format": text.format, "body": text.body}
+                for text in template.texts.all()
+            },
+            **changes,
+        }
+        return _email_template_save(user, template, values)
 
 
 # --- Webhooks ----------------------------------------------------------------------------------
@@ -653,16 +668,17 @@ def webhook_create(
 
 @webhooks_router.patch("/{webhook_id}", response=WebhookOut, summary="Change a webhook")
 def webhook_change(request: HttpRequest, webhook_id: Id, payload: WebhookPatch) -> WebhookEndpoint:
-    user = settings_user(request)
-    endpoint = settings_webhooks(user).get(pk=webhook_id)
-    values = {
-        "name": endpoint.name,
-        "url": endpoint.url,
-        "events": list(endpoint.events or []),
-        "is_active": endpoint.is_active,
-        **fields_sent(payload),
-    }
-    return _webhook_save(user, endpoint.pk, values)
+    with transaction.atomic():
+        user = settings_user(request)
+        endpoint = locked(settings_webhooks(user).get(pk=webhook_id))
+        values = {
+            "name": endpoint.name,
+            "url": endpoint.url,
+            "events": list(endpoint.events or []),
+            "is_active": endpoint.is_active,
+            **fields_sent(payload),
+        }
+        return _webhook_save(user, endpoint.pk, values)
 
 
 @webhooks_router.post(

@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from decimal import Decimal
 from typing import Any
 
+from django.db import transaction
 from django.db.models import Q
 from django.http import HttpRequest
 from django.utils.translation import gettext as _
@@ -24,7 +25,7 @@ from pydantic import StrictBool, field_validator
 from conveyor.accounts.models import User
 from conveyor.api.auth import api_user, settings_user
 from conveyor.api.errors import ApiError
-from conveyor.api.types import UNSET, BodyIn, Id, PatchIn, Text, fields_sent
+from conveyor.api.types import UNSET, BodyIn, Id, PatchIn, Text, fields_sent, locked
 from conveyor.pipelines import services
 from conveyor.pipelines.models import LossReason, Pipeline, Process, Segment, Stage
 from conveyor.pipelines.playbooks import MAX_ITEM_LENGTH, playbook_items
@@ -90,13 +91,14 @@ def segment_create(request: HttpRequest, payload: SegmentIn) -> Status[Segment]:
 
 @segments_router.patch("/{segment_id}", response=SegmentOut, summary="Change a segment")
 def segment_change(request: HttpRequest, segment_id: Id, payload: SegmentPatch) -> Segment:
-    user = _settings_user(request)
-    segment = Segment.objects.get(pk=segment_id)
-    data: dict[str, Any] = {"name": segment.name, "description": segment.description}
-    data |= fields_sent(payload)
-    return services.segment_save(
-        by=user, segment_id=segment.pk, name=data["name"], description=data["description"]
-    )
+    with transaction.atomic():
+        user = _settings_user(request)
+        segment = locked(Segment.objects.get(pk=segment_id))
+        data: dict[str, Any] = {"name": segment.name, "description": segment.description}
+        data |= fields_sent(payload)
+        return services.segment_save(
+            by=user, segment_id=segment.pk, name=data["name"], description=data["description"]
+        )
 
 
 # --- Pipelines ----------------------------------------------------------------------------------
@@ -173,22 +175,23 @@ def pipeline_create(request: HttpRequest, payload: PipelineIn) -> Status[Pipelin
     description="Switching it off (`is_active: false`) closes it for new deals only.",
 )
 def pipeline_change(request: HttpRequest, pipeline_id: Id, payload: PipelinePatch) -> Pipeline:
-    user = _settings_user(request)
-    pipeline = Pipeline.objects.get(pk=pipeline_id)
-    data = {
-        "name": pipeline.name,
-        "segment_id": pipeline.segment_id,
-        "process": pipeline.process,
-        "is_active": pipeline.is_active,
-    } | fields_sent(payload)
-    return services.pipeline_save(
-        by=user,
-        pipeline_id=pipeline.pk,
-        name=data["name"],
-        segment=_segment(data["segment_id"]),
-        process=data["process"],
-        is_active=data["is_active"],
-    )
+    with transaction.atomic():
+        user = _settings_user(request)
+        pipeline = locked(Pipeline.objects.get(pk=pipeline_id))
+        data = {
+            "name": pipeline.name,
+            "segment_id": pipeline.segment_id,
+            "process": pipeline.process,
+            "is_active": pipeline.is_active,
+        } | fields_sent(payload)
+        return services.pipeline_save(
+            by=user,
+            pipeline_id=pipeline.pk,
+            name=data["name"],
+            segment=_segment(data["segment_id"]),
+            process=data["process"],
+            is_active=data["is_active"],
+        )
 
 
 # --- Stages -------------------------------------------------------------------------------------
@@ -364,20 +367,21 @@ def stage_detail(request: HttpRequest, stage_id: Id) -> Stage:
     summary="Change a stage, archive it or take it out of the archive",
 )
 def stage_change(request: HttpRequest, stage_id: Id, payload: StagePatch) -> Stage:
-    user = _settings_user(request)
-    stage = Stage.objects.select_related("pipeline").get(pk=stage_id)
-    data = {
-        "name": stage.name,
-        "exit_criterion": stage.exit_criterion,
-        "target_action": stage.target_action,
-        "probability": stage.probability,
-        "rot_days": stage.rot_days,
-        "is_key_meeting": stage.is_key_meeting,
-        "is_archived": stage.is_archived,
-        "script": stage.script,
-        "playbook": [{"text": i.text, "mandatory": i.mandatory} for i in playbook_items(stage)],
-    } | fields_sent(payload)
-    return _stage_save(user, stage.pipeline, stage.pk, data)
+    with transaction.atomic():
+        user = _settings_user(request)
+        stage = locked(Stage.objects.select_related("pipeline").get(pk=stage_id))
+        data = {
+            "name": stage.name,
+            "exit_criterion": stage.exit_criterion,
+            "target_action": stage.target_action,
+            "probability": stage.probability,
+            "rot_days": stage.rot_days,
+            "is_key_meeting": stage.is_key_meeting,
+            "is_archived": stage.is_archived,
+            "script": stage.script,
+            "playbook": [{"text": i.text, "mandatory": i.mandatory} for i in playbook_items(stage)],
+        } | fields_sent(payload)
+        return _stage_save(user, stage.pipeline, stage.pk, data)
 
 
 # --- Loss reasons -------------------------------------------------------------------------------
@@ -486,12 +490,13 @@ def loss_reason_create(request: HttpRequest, payload: LossReasonIn) -> Status[Lo
     summary="Change a loss reason or switch it off",
 )
 def loss_reason_change(request: HttpRequest, reason_id: Id, payload: LossReasonPatch) -> LossReason:
-    user = _settings_user(request)
-    reason = LossReason.objects.get(pk=reason_id)
-    data = {
-        "name": reason.name,
-        "pipeline_id": reason.pipeline_id,
-        "stage_ids": list(reason.stages.values_list("pk", flat=True)),
-        "is_active": reason.is_active,
-    } | fields_sent(payload)
-    return _reason_save(user, reason, data)
+    with transaction.atomic():
+        user = _settings_user(request)
+        reason = locked(LossReason.objects.get(pk=reason_id))
+        data = {
+            "name": reason.name,
+            "pipeline_id": reason.pipeline_id,
+            "stage_ids": list(reason.stages.values_list("pk", flat=True)),
+            "is_active": reason.is_active,
+        } | fields_sent(payload)
+        return _reason_save(user, reason, data)

@@ -355,7 +355,7 @@ def deal_change(request: HttpRequest, deal_id: Id, payload: DealPatchIn) -> Deal
             raise ApiError(422, _("No such user."), fields={"owner_id": [_("Not found.")]})
     # The web saves the facts through deal_update and the owner through deal_assign; sent
     # together, both happen or neither does.
-    with transaction.atomic():
+    with transaction.atomic(), fields_as_sent({"owner": "owner_id"}):
         deal = deal_update(
             deal_id=deal.pk,
             version=payload.version,

@@ -14,11 +14,9 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal, TypeVar
 
+from django.db import transaction
 from django.db.models import Model, Q, QuerySet
 from django.http import HttpRequest
-from django.template.loader import render_to_string
-from django.urls import reverse
-from django.utils.html import format_html
 from django.utils.translation import gettext as _
 from ninja import Field, Router, Schema, Status
 from pydantic import FiniteFloat, StrictInt
@@ -26,8 +24,9 @@ from pydantic import FiniteFloat, StrictInt
 from conveyor.accounts.models import Team, User
 from conveyor.api.auth import settings_user
 from conveyor.api.errors import ApiError, fields_as_sent
-from conveyor.api.types import UNSET, BodyIn, Id, IsoDatetime, PatchIn, Text, fields_sent
+from conveyor.api.types import UNSET, BodyIn, Id, IsoDatetime, PatchIn, Text, fields_sent, locked
 from conveyor.intake import services
+from conveyor.intake.embed import FormEmbed, form_embed, public_url
 from conveyor.intake.models import (
     LeadForm,
     OwnerStrategy,
@@ -36,13 +35,11 @@ from conveyor.intake.models import (
     RoutingRule,
 )
 from conveyor.intake.selectors import (
-    form_questions,
     lead_forms,
     settings_questions,
     settings_routing_rules,
 )
 from conveyor.pipelines.models import Pipeline, Segment
-from conveyor.web.forms import FORM_FIELD_LABELS
 
 questions_router = Router()
 routing_router = Router()
@@ -53,13 +50,11 @@ M = TypeVar("M", bound=Model)
 # Bounds of the columns behind the fields (PositiveSmallIntegerField, IntegerField).
 MAX_POSITION = 32767
 MAX_INT32 = 2**31 - 1
-# Points per answer and band ends: far beyond any real scoring, small enough that a lead's
-# summed score always fits its column.
-MAX_POINTS = 100_000
+# Band ends: far beyond any real scoring (points per answer: the service's MAX_POINTS).
 MAX_BAND_END = 10**12
 
 
-Points = Annotated[StrictInt, Field(ge=-MAX_POINTS, le=MAX_POINTS)]
+Points = Annotated[StrictInt, Field(ge=-services.MAX_POINTS, le=services.MAX_POINTS)]
 BandEnd = (
     Annotated[StrictInt, Field(ge=-MAX_BAND_END, le=MAX_BAND_END)]
     | Annotated[FiniteFloat, Field(ge=-MAX_BAND_END, le=MAX_BAND_END)]
@@ -209,20 +204,21 @@ def question_change(
 ) -> QualificationQuestion:
     """Only the fields sent change. A question stays in its segment. Changing the kind
     usually needs new `options` and `scoring` too (refused on `scoring` otherwise)."""
-    user = _intake_user(request)
-    question = settings_questions().get(pk=question_id)
-    data = _merged(
-        {
-            "position": question.position,
-            "text": question.text,
-            "kind": question.kind,
-            "options": question.options,
-            "scoring": question.scoring,
-            "is_required": question.is_required,
-        },
-        payload,
-    )
-    return _question_save(user, question.pk, question.segment, data)
+    with transaction.atomic():
+        user = _intake_user(request)
+        question = locked(settings_questions().get(pk=question_id))
+        data = _merged(
+            {
+                "position": question.position,
+                "text": question.text,
+                "kind": question.kind,
+                "options": question.options,
+                "scoring": question.scoring,
+                "is_required": question.is_required,
+            },
+            payload,
+        )
+        return _question_save(user, question.pk, question.segment, data)
 
 
 # --- Routing rules ------------------------------------------------------------------------------
@@ -353,12 +349,15 @@ def routing_rule_change(
     request: HttpRequest, rule_id: Id, payload: RoutingRulePatch
 ) -> RoutingRule:
     """Only the fields sent change; `is_active: false` switches the rule off."""
-    user = _intake_user(request)
-    rule = settings_routing_rules().get(pk=rule_id)
-    current = {
-        name: getattr(rule, name) for name in RoutingRuleIn.model_fields if not name.endswith("_id")
-    } | {name: getattr(rule, name) for name in RULE_FIELDS.values()}
-    return _rule_save(user, rule.pk, _merged(current, payload))
+    with transaction.atomic():
+        user = _intake_user(request)
+        rule = locked(settings_routing_rules().get(pk=rule_id))
+        current = {
+            name: getattr(rule, name)
+            for name in RoutingRuleIn.model_fields
+            if not name.endswith("_id")
+        } | {name: getattr(rule, name) for name in RULE_FIELDS.values()}
+        return _rule_save(user, rule.pk, _merged(current, payload))
 
 
 # --- Web forms ----------------------------------------------------------------------------------
@@ -373,10 +372,6 @@ FIELDS_HELP = (
     "The inputs shown, in order. `name` is always shown and required; a phone or an e-mail "
     "must be shown."
 )
-
-
-def _public_url(request: HttpRequest, form: LeadForm) -> str:
-    return request.build_absolute_uri(reverse("web:public-form", kwargs={"key": form.key}))
 
 
 class FormOut(Schema):
@@ -396,7 +391,7 @@ class FormOut(Schema):
 
     @staticmethod
     def resolve_url(form: LeadForm, context: dict[str, Any]) -> str:
-        return _public_url(context["request"], form)
+        return public_url(context["request"], form)
 
     @staticmethod
     def resolve_fields(form: LeadForm) -> list[dict[str, Any]]:
@@ -419,37 +414,25 @@ class FormDetailOut(FormOut):
         return segment.pk if segment is not None else None
 
     @staticmethod
-    def resolve_questions(form: LeadForm) -> list[QualificationQuestion]:
-        return list(form_questions(form))
+    def resolve_questions(form: LeadForm, context: dict[str, Any]) -> list[QualificationQuestion]:
+        return _embed(form, context).questions
 
     @staticmethod
     def resolve_iframe_snippet(form: LeadForm, context: dict[str, Any]) -> str:
-        # As the web's form page builds it (conveyor.web.views.lead_forms.form_detail).
-        return str(
-            format_html(
-                '<iframe src="{}" title="{}" style="border:0;width:100%;max-width:460px;'
-                'height:{}px"></iframe>',
-                _public_url(context["request"], form),
-                form.name,
-                480 + 90 * form_questions(form).count(),
-            )
-        )
+        return _embed(form, context).iframe_snippet
 
     @staticmethod
     def resolve_html_snippet(form: LeadForm, context: dict[str, Any]) -> str:
-        request = context["request"]
-        fields = [
-            {**spec, "label": FORM_FIELD_LABELS[spec["name"]]} for spec in form.shown_fields()
-        ]
-        return render_to_string(
-            "web/forms/snippet.html",
-            {
-                "url": _public_url(request, form),
-                "fields": fields,
-                "questions": list(form_questions(form)),
-            },
-            request=request,
-        )
+        return _embed(form, context).html_snippet
+
+
+def _embed(form: LeadForm, context: dict[str, Any]) -> FormEmbed:
+    """The form's snippets, built once per answer (`context` is the answer's) for the three
+    fields that show them, as the web's form page does."""
+    built: dict[int, FormEmbed] = context.setdefault("form_embeds", {})
+    if form.pk not in built:
+        built[form.pk] = form_embed(context["request"], form)
+    return built[form.pk]
 
 
 class FormPatch(PatchIn):
@@ -542,32 +525,33 @@ def form_create(request: HttpRequest, payload: FormIn) -> Status[LeadForm]:
 @forms_router.patch("/{form_id}", response=FormDetailOut, summary="Change a web form")
 def form_change(request: HttpRequest, form_id: Id, payload: FormPatch) -> LeadForm:
     """Only the fields sent change. The key, and so every snippet already pasted, stays."""
-    user = _forms_user(request)
-    form = _managed_form(user, form_id)
-    data = _merged(
-        {
-            "name": form.name,
-            "segment_id": form.segment_id,
-            "pipeline_id": form.pipeline_id,
-            "fields": form.shown_fields(),
-            "thank_you_text": form.thank_you_text,
-            "redirect_url": form.redirect_url,
-            "min_fill_seconds": form.min_fill_seconds,
-            "is_active": form.is_active,
-        },
-        payload,
-    )
-    with fields_as_sent(FORM_FIELDS_SENT):
-        services.form_update(
-            form_id=form.pk,
-            by=user,
-            name=data["name"],
-            segment=_named(Segment, data["segment_id"], "segment_id"),
-            pipeline=_form_pipeline(data["pipeline_id"], current=form.pipeline_id),
-            fields=data["fields"],
-            thank_you_text=data["thank_you_text"],
-            redirect_url=data["redirect_url"],
-            min_fill_seconds=data["min_fill_seconds"],
-            is_active=data["is_active"],
+    with transaction.atomic():
+        user = _forms_user(request)
+        form = locked(_managed_form(user, form_id))
+        data = _merged(
+            {
+                "name": form.name,
+                "segment_id": form.segment_id,
+                "pipeline_id": form.pipeline_id,
+                "fields": form.shown_fields(),
+                "thank_you_text": form.thank_you_text,
+                "redirect_url": form.redirect_url,
+                "min_fill_seconds": form.min_fill_seconds,
+                "is_active": form.is_active,
+            },
+            payload,
         )
-    return _managed_form(user, form.pk)
+        with fields_as_sent(FORM_FIELDS_SENT):
+            services.form_update(
+                form_id=form.pk,
+                by=user,
+                name=data["name"],
+                segment=_named(Segment, data["segment_id"], "segment_id"),
+                pipeline=_form_pipeline(data["pipeline_id"], current=form.pipeline_id),
+                fields=data["fields"],
+                thank_you_text=data["thank_you_text"],
+                redirect_url=data["redirect_url"],
+                min_fill_seconds=data["min_fill_seconds"],
+                is_active=data["is_active"],
+            )
+        return _managed_form(user, form.pk)

@@ -274,7 +274,8 @@ def person_change(request: HttpRequest, person_id: Id, payload: PersonPatchIn) -
             changes["owner"] = User.objects.filter(pk=sent["owner_id"]).first()
             if changes["owner"] is None:
                 raise ApiError(422, _("No such user."), fields={"owner_id": [_("Not found.")]})
-    return person_update(person_id=person.pk, by=user, **changes)
+    with fields_as_sent({"owner": "owner_id", "company": "company_name"}):
+        return person_update(person_id=person.pk, by=user, **changes)
 
 
 @router.post("/{person_id}/referral", response=PersonOut, summary="Record who referred a person")

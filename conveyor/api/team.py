@@ -21,6 +21,7 @@ import datetime as dt
 from decimal import Decimal
 from typing import Any, ClassVar, Literal
 
+from django.db import transaction
 from django.db.models import Exists, OuterRef, Q, QuerySet
 from django.http import HttpRequest
 from django.utils.translation import gettext as _
@@ -47,7 +48,7 @@ from conveyor.analytics.services import expense_save
 from conveyor.api.auth import api_user, settings_user
 from conveyor.api.errors import ApiError, fields_as_sent
 from conveyor.api.pagination import DEFAULT_LIMIT, MAX_LIMIT, filtered, page
-from conveyor.api.types import BodyIn, Id, IsoDate, PatchIn, Text, fields_sent, unsent
+from conveyor.api.types import BodyIn, Id, IsoDate, PatchIn, Text, fields_sent, locked, unsent
 
 users_router = Router()
 teams_router = Router()
@@ -224,22 +225,23 @@ def user_add(request: HttpRequest, payload: UserIn) -> Status[User]:
     ),
 )
 def user_change(request: HttpRequest, user_id: Id, payload: UserPatchIn) -> User:
-    by = settings_user(request)
-    user = managed_users(by).get(pk=user_id)
-    sent = fields_sent(payload)
-    data = {
-        "email": user.email,
-        "name": user.name,
-        "role": user.role,
-        "capacity": user.capacity,
-        "language": user.language,
-        "is_active": user.is_active,
-        **sent,
-    }
-    team = user.team
-    if "team_id" in sent:
-        team = _pick(managed_teams(by), sent["team_id"], "team_id", _("No such team."))
-    return _save_user(by, user.pk, data, team)
+    with transaction.atomic():
+        by = settings_user(request)
+        user = locked(managed_users(by).get(pk=user_id))
+        sent = fields_sent(payload)
+        data = {
+            "email": user.email,
+            "name": user.name,
+            "role": user.role,
+            "capacity": user.capacity,
+            "language": user.language,
+            "is_active": user.is_active,
+            **sent,
+        }
+        team = user.team
+        if "team_id" in sent:
+            team = _pick(managed_teams(by), sent["team_id"], "team_id", _("No such team."))
+        return _save_user(by, user.pk, data, team)
 
 
 # --- Teams ---------------------------------------------------------------------------------
@@ -301,12 +303,13 @@ def team_add(request: HttpRequest, payload: TeamIn) -> Status[Team]:
     description=f"{PATCH_DESCRIPTION} A head of sales changes the teams they head only.",
 )
 def team_change(request: HttpRequest, team_id: Id, payload: TeamPatchIn) -> Team:
-    by = settings_user(request)
-    team = managed_teams(by).get(pk=team_id)
-    data = {"name": team.name, "head_id": team.head_id, **fields_sent(payload)}
-    head = team.head if data["head_id"] == team.head_id else _head(by, data["head_id"])
-    with fields_as_sent({"head": "head_id"}):
-        return team_save(by=by, team_id=team.pk, name=data["name"], head=head)
+    with transaction.atomic():
+        by = settings_user(request)
+        team = locked(managed_teams(by).get(pk=team_id))
+        data = {"name": team.name, "head_id": team.head_id, **fields_sent(payload)}
+        head = team.head if data["head_id"] == team.head_id else _head(by, data["head_id"])
+        with fields_as_sent({"head": "head_id"}):
+            return team_save(by=by, team_id=team.pk, name=data["name"], head=head)
 
 
 # --- Sales plans ---------------------------------------------------------------------------
@@ -424,18 +427,19 @@ def plan_add(request: HttpRequest, payload: PlanIn) -> Status[SalesPlan]:
     ),
 )
 def plan_change(request: HttpRequest, plan_id: Id, payload: PlanPatchIn) -> SalesPlan:
-    by = settings_user(request)
-    plan = managed_plans(by).get(pk=plan_id)
-    sent = fields_sent(payload)
-    data = {
-        "user_id": plan.user_id,
-        "team_id": plan.team_id,
-        "month": plan.month,
-        "revenue": plan.revenue,
-        "deals": plan.deals,
-        **sent,
-    }
-    return _save_plan(by, plan, data, sent)
+    with transaction.atomic():
+        by = settings_user(request)
+        plan = locked(managed_plans(by).get(pk=plan_id))
+        sent = fields_sent(payload)
+        data = {
+            "user_id": plan.user_id,
+            "team_id": plan.team_id,
+            "month": plan.month,
+            "revenue": plan.revenue,
+            "deals": plan.deals,
+            **sent,
+        }
+        return _save_plan(by, plan, data, sent)
 
 
 # --- Expenses ------------------------------------------------------------------------------
@@ -536,17 +540,18 @@ def expense_add(request: HttpRequest, payload: ExpenseIn) -> Status[Expense]:
     "/{expense_id}", response=ExpenseOut, summary="Change an expense", description=PATCH_DESCRIPTION
 )
 def expense_change(request: HttpRequest, expense_id: Id, payload: ExpensePatchIn) -> Expense:
-    by = settings_user(request)
-    expense = settings_expenses().get(pk=expense_id)
-    data = {
-        "channel": expense.channel,
-        "period_start": expense.period_start,
-        "period_end": expense.period_end,
-        "amount": expense.amount,
-        "note": expense.note,
-        **fields_sent(payload),
-    }
-    return _save_expense(by, expense.pk, data)
+    with transaction.atomic():
+        by = settings_user(request)
+        expense = locked(settings_expenses().get(pk=expense_id))
+        data = {
+            "channel": expense.channel,
+            "period_start": expense.period_start,
+            "period_end": expense.period_end,
+            "amount": expense.amount,
+            "note": expense.note,
+            **fields_sent(payload),
+        }
+        return _save_expense(by, expense.pk, data)
 
 
 # --- Holidays ------------------------------------------------------------------------------
@@ -617,10 +622,11 @@ def holiday_add(request: HttpRequest, payload: HolidayIn) -> Status[Holiday]:
     "/{holiday_id}", response=HolidayOut, summary="Change a holiday", description=PATCH_DESCRIPTION
 )
 def holiday_change(request: HttpRequest, holiday_id: Id, payload: HolidayPatchIn) -> Holiday:
-    by = settings_user(request)
-    holiday = settings_holidays(by).get(pk=holiday_id)
-    data = {"date": holiday.date, "name": holiday.name, **fields_sent(payload)}
-    return holiday_save(by=by, holiday_id=holiday.pk, date=data["date"], name=data["name"])
+    with transaction.atomic():
+        by = settings_user(request)
+        holiday = locked(settings_holidays(by).get(pk=holiday_id))
+        data = {"date": holiday.date, "name": holiday.name, **fields_sent(payload)}
+        return holiday_save(by=by, holiday_id=holiday.pk, date=data["date"], name=data["name"])
 
 
 @holidays_router.delete(

@@ -12,7 +12,7 @@ from ninja import Field, Query, Router, Schema, Status
 
 from conveyor.accounts.models import User
 from conveyor.api.auth import api_user
-from conveyor.api.errors import ApiError
+from conveyor.api.errors import ApiError, fields_as_sent
 from conveyor.api.pagination import DEFAULT_LIMIT, MAX_LIMIT, filtered, page
 from conveyor.api.types import BodyIn, Id, IsoDatetime, Text
 from conveyor.people.models import Person
@@ -159,23 +159,28 @@ def touch_list(
     return {"items": items, "next_cursor": next_cursor}
 
 
+# A service's refusal names the deal or person by model; the request sends their ids.
+SUBJECT_AS_SENT = {"deal": "deal_id", "person": "person_id"}
+
+
 @router.post("", response={201: TouchOut}, summary="Log a touch")
 def touch_add(request: HttpRequest, payload: TouchIn) -> Status[Touch]:
     user = api_user(request)
     deal, person = _subject(user, payload.deal_id, payload.person_id)
-    touch = touch_log(
-        by=user,
-        kind=payload.kind,
-        deal=deal,
-        person=person,
-        channel=payload.channel,
-        direction=payload.direction,
-        step=payload.step or "",
-        step_note=payload.step_note,
-        outcome=payload.outcome or "",
-        note=payload.note,
-        at=payload.at,
-    )
+    with fields_as_sent(SUBJECT_AS_SENT):
+        touch = touch_log(
+            by=user,
+            kind=payload.kind,
+            deal=deal,
+            person=person,
+            channel=payload.channel,
+            direction=payload.direction,
+            step=payload.step or "",
+            step_note=payload.step_note,
+            outcome=payload.outcome or "",
+            note=payload.note,
+            at=payload.at,
+        )
     return Status(201, touch)
 
 
@@ -205,16 +210,17 @@ def task_add(request: HttpRequest, payload: TaskIn) -> Status[Task]:
         if found is None:
             raise ApiError(422, _("No such user."), fields={"assignee_id": [_("Not found.")]})
         assignee = found
-    task = task_schedule(
-        by=user,
-        assignee=assignee,
-        title=payload.title,
-        due_at=payload.due_at,
-        deal=deal,
-        person=person,
-        kind=payload.kind,
-        channel=payload.channel,
-    )
+    with fields_as_sent({**SUBJECT_AS_SENT, "assignee": "assignee_id"}):
+        task = task_schedule(
+            by=user,
+            assignee=assignee,
+            title=payload.title,
+            due_at=payload.due_at,
+            deal=deal,
+            person=person,
+            kind=payload.kind,
+            channel=payload.channel,
+        )
     return Status(201, task)
 
 

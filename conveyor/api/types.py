@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
+from django.db.models import Model
 from django.utils import timezone
 from ninja import Schema
 from pydantic import (
@@ -92,6 +93,18 @@ def fields_sent(payload: BaseModel) -> dict[str, Any]:
     keeps its own defaults (`model_dump(exclude_unset=True)` would drop those too)."""
     full = payload.model_dump()
     return {name: full[name] for name in payload.model_fields_set}
+
+
+M = TypeVar("M", bound=Model)
+
+
+def locked(record: M) -> M:
+    """`record` read again with its row locked until the transaction ends: a PATCH merges the
+    fields sent into the record as it is now, so two PATCHes of different fields at once both
+    keep their change (the later waits for the earlier). The handler runs in a transaction
+    (`@transaction.atomic`); the record was found through the caller's own queryset first, so
+    one the caller may not see is still a 404."""
+    return type(record)._default_manager.select_for_update().get(pk=record.pk)
 
 
 # The placeholder of a PATCH field left out (never a value: `fields_sent` leaves it out).

@@ -24,8 +24,8 @@ from conveyor.automation.models import (
 )
 from conveyor.automation.webhooks import webhook_endpoint_clean
 from conveyor.core.audit import audit_editing, audit_record, audit_saved
-from conveyor.core.db import locked_or_refuse
-from conveyor.core.errors import ServiceError, full_clean_or_refuse
+from conveyor.core.db import clean_and_save, locked_or_refuse
+from conveyor.core.errors import ServiceError
 from conveyor.core.models import AuditAction
 from conveyor.pipelines.models import Pipeline, Stage
 from conveyor.touches.models import Cadence, Channel, TouchKind
@@ -169,8 +169,7 @@ def rule_save(
     rule.params = rule_params_clean(action=action, params=params, pipeline=pipeline, by=by)
     rule.is_active = is_active
     rule.position = position
-    full_clean_or_refuse(rule)
-    rule.save()
+    clean_and_save(rule)
     audit_saved(actor=by, instance=rule, before=before)
     return rule
 
@@ -202,8 +201,7 @@ def webhook_endpoint_save(
     if endpoint.pk is None:
         endpoint.secret = secret
     endpoint.is_active = is_active
-    full_clean_or_refuse(endpoint)
-    endpoint.save()
+    clean_and_save(endpoint)
     audit_saved(actor=by, instance=endpoint, before=before)
     return endpoint
 

@@ -14,12 +14,13 @@ SQLite refresh what went stale (`PRAGMA optimize`) and PostgreSQL's autovacuum d
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Collection
 from typing import TypeVar
 
-from django.db import connection
+from django.db import IntegrityError, connection, transaction
 from django.db.models import Max, Model, QuerySet
 
-from conveyor.core.errors import ServiceError
+from conveyor.core.errors import ServiceError, full_clean_or_refuse
 
 M = TypeVar("M", bound=Model)
 
@@ -91,3 +92,17 @@ def micros_between_sql(vendor: str, start: str, end: str, *, with_params: bool =
 def micros_between(start: dt.datetime, end: dt.datetime) -> int:
     """Whole microseconds from `start` to `end` (both aware)."""
     return (end - start) // dt.timedelta(microseconds=1)
+
+
+def clean_and_save(instance: Model, *, exclude: Collection[str] | None = None) -> None:
+    """`full_clean_or_refuse`, then save. Two requests saving the same unique name at the same
+    moment both pass the check; the database refuses the second insert. That refusal is
+    checked again (the other row is there now), so it becomes the same ServiceError on the
+    same field instead of a server error; the savepoint keeps the caller's transaction usable."""
+    full_clean_or_refuse(instance, exclude=exclude)
+    try:
+        with transaction.atomic():
+            instance.save()
+    except IntegrityError:
+        full_clean_or_refuse(instance, exclude=exclude)
+        raise

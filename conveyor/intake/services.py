@@ -42,8 +42,8 @@ from conveyor.accounts.permissions import (
 )
 from conveyor.core import ratelimit
 from conveyor.core.audit import audit_editing, audit_record, audit_saved, audit_snapshot
-from conveyor.core.db import locked_or_refuse, next_position
-from conveyor.core.errors import PermissionDenied, ServiceError, full_clean_or_refuse
+from conveyor.core.db import clean_and_save, locked_or_refuse, next_position
+from conveyor.core.errors import PermissionDenied, ServiceError
 from conveyor.core.models import AuditAction
 from conveyor.intake import selectors
 from conveyor.intake.models import (
@@ -591,8 +591,13 @@ def _clean_form_settings(
     pipeline: Pipeline | None,
     redirect_url: str,
     min_fill_seconds: int,
+    current_pipeline_id: int | None = None,
 ) -> tuple[str, str]:
-    """The name and redirect address, trimmed; refuse what a form may not have (per field)."""
+    """The name and redirect address, trimmed; refuse what a form may not have (per field).
+    A switched-off pipeline takes no new deals, so no form may start sending it leads (one
+    that already did keeps it until changed: switching a pipeline off leaves its forms be)."""
+    if pipeline is not None and not pipeline.is_active and pipeline.pk != current_pipeline_id:
+        raise ServiceError(_("This pipeline is closed for new deals."), field="pipeline")
     name = name.strip()
     if not name:
         raise ServiceError(_("Enter the form's name."), field="name")
@@ -684,6 +689,7 @@ def form_update(
         pipeline=pipeline,
         redirect_url=redirect_url,
         min_fill_seconds=min_fill_seconds,
+        current_pipeline_id=form.pipeline_id,
     )
     form.fields = _clean_form_fields(fields)
     form.segment = segment
@@ -915,13 +921,23 @@ def _require_intake_settings(by: User | None) -> None:
     )
 
 
+# Points per answer: far beyond any real scoring, small enough that a lead's summed score always
+# fits its column (a 32-bit integer).
+MAX_POINTS = 100_000
+
+
 def _points(value: Any, field: str) -> int:
     if isinstance(value, bool) or not isinstance(value, int | str):
         raise ServiceError(_("Points must be whole numbers."), field=field)
     try:
-        return int(value)
+        points = int(value)
     except ValueError:
         raise ServiceError(_("Points must be whole numbers."), field=field) from None
+    if abs(points) > MAX_POINTS:
+        raise ServiceError(
+            _("Points must lie between -%(max)s and %(max)s.") % {"max": MAX_POINTS}, field=field
+        )
+    return points
 
 
 def question_scoring_clean(kind: str, options: list[Any], scoring: Any) -> tuple[list[str], Any]:
@@ -1031,8 +1047,7 @@ def question_save(
     question.text = text.strip()
     question.kind = kind
     question.is_required = is_required
-    full_clean_or_refuse(question)
-    question.save()
+    clean_and_save(question)
     audit_saved(actor=by, instance=question, before=before)
     return question
 
@@ -1107,7 +1122,6 @@ def routing_rule_save(
     rule.team = team
     rule.fixed_owner = fixed_owner
     rule.auto_accept = auto_accept
-    full_clean_or_refuse(rule, exclude=["last_assigned"])
-    rule.save()
+    clean_and_save(rule, exclude=["last_assigned"])
     audit_saved(actor=by, instance=rule, before=before)
     return rule

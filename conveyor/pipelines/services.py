@@ -39,8 +39,8 @@ from conveyor.core.audit import (
     audit_saved,
     audit_snapshot,
 )
-from conveyor.core.db import locked_or_refuse, micros_between, next_position
-from conveyor.core.errors import ConflictError, ServiceError, full_clean_or_refuse
+from conveyor.core.db import clean_and_save, locked_or_refuse, micros_between, next_position
+from conveyor.core.errors import ConflictError, ServiceError
 from conveyor.core.fields import max_length
 from conveyor.core.models import AuditAction
 from conveyor.people.models import Person
@@ -630,8 +630,7 @@ def segment_save(
     )
     segment.name = name.strip()
     segment.description = description.strip()
-    full_clean_or_refuse(segment)
-    segment.save()
+    clean_and_save(segment)
     audit_saved(actor=by, instance=segment, before=before)
     return segment
 
@@ -656,8 +655,7 @@ def pipeline_save(
     pipeline.segment = segment
     pipeline.process = process
     pipeline.is_active = is_active
-    full_clean_or_refuse(pipeline)
-    pipeline.save()
+    clean_and_save(pipeline)
     audit_saved(actor=by, instance=pipeline, before=before)
     return pipeline
 
@@ -738,8 +736,7 @@ def stage_save(
     stage.is_archived = is_archived
     stage.script = script.strip()
     stage.playbook = playbook_clean(playbook)
-    full_clean_or_refuse(stage)
-    stage.save()
+    clean_and_save(stage)
     audit_saved(actor=by, instance=stage, before=before)
     if moved:
         _deals_reached_refresh(pipeline, by=by)
@@ -847,8 +844,7 @@ def loss_reason_save(
     reason.name = name.strip()
     reason.pipeline = pipeline
     reason.is_active = is_active
-    full_clean_or_refuse(reason)
-    reason.save()
+    clean_and_save(reason)
     reason.stages.set(stages)
     new_stages = sorted(stage.pk for stage in stages)
     extra: Changes = {"stages": [old_stages, new_stages]} if new_stages != old_stages else {}

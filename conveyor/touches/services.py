@@ -23,8 +23,8 @@ from conveyor.core.audit import (
     audit_snapshot,
     audited_update,
 )
-from conveyor.core.db import locked_or_refuse, next_position
-from conveyor.core.errors import ServiceError, full_clean_or_refuse
+from conveyor.core.db import clean_and_save, locked_or_refuse, next_position
+from conveyor.core.errors import ServiceError
 from conveyor.core.models import AuditAction
 from conveyor.core.timewindow import account_tz
 from conveyor.people.models import Person
@@ -306,8 +306,7 @@ def cadence_save(
     cadence.description = description.strip()
     cadence.warming_per_closing = warming_per_closing
     cadence.is_default = is_default
-    full_clean_or_refuse(cadence)
-    cadence.save()
+    clean_and_save(cadence)
     cadence.stages.set(stages)
     extra: Changes = {"stages": [old_stages, new_stages]} if new_stages != old_stages else {}
     audit_saved(actor=by, instance=cadence, before=before, extra=extra)
@@ -360,8 +359,7 @@ def cadence_step_save(
     step.kind = kind
     step.channel = channel
     step.script = script.strip()
-    full_clean_or_refuse(step)
-    step.save()
+    clean_and_save(step)
     audit_saved(actor=by, instance=step, before=before)
     return step
 

@@ -15,6 +15,7 @@ from django.utils.translation import pgettext_lazy
 from conveyor.accounts.models import Role, Team, TokenKind, TokenScope, User
 from conveyor.core.errors import ServiceError
 from conveyor.intake.crm_import.profiles import FIELDS, PROFILES
+from conveyor.intake.embed import FORM_FIELD_CHOICES
 from conveyor.intake.models import Lead, LeadChannel, default_form_fields
 from conveyor.intake.models import LeadForm as WebForm
 from conveyor.people.models import Company, Temperature
@@ -231,16 +232,6 @@ class LeadBulkForm(LeadAcceptOptions):
                 _("Clear the person id: it is only for merging into that person."),
             )
         return data
-
-
-FORM_FIELD_CHOICES = [
-    ("name", _("Name")),
-    ("phone", _("Phone")),
-    ("email", _("E-mail")),
-    ("company", _("Company")),
-    ("message", _("Message")),
-]
-FORM_FIELD_LABELS = dict(FORM_FIELD_CHOICES)
 
 
 class WebFormCreateForm(forms.Form):

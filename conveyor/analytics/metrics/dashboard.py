@@ -33,7 +33,7 @@ from conveyor.accounts.models import Role, User
 from conveyor.analytics.filters import ReportFilter
 from conveyor.analytics.metrics import conveyor_path, discipline, funnel, key_counts, plan_fact
 from conveyor.analytics.reports import Report, Table
-from conveyor.core.timewindow import account_tz, add_months
+from conveyor.core.timewindow import add_months
 from conveyor.pipelines.models import Pipeline
 
 # Rows of the stalled and rotting lists shown on the dashboard (the counts cover them all).
@@ -87,8 +87,7 @@ def _plan_month(f: ReportFilter) -> ReportFilter:
     months = plan_fact.month_starts(f.date_from, f.date_to)
     if not months:
         return f
-    this = timezone.localtime(timezone.now(), account_tz()).date().replace(day=1)
-    month = this if this in months else months[-1]
+    month = plan_fact.current_month(months, timezone.now()) or months[-1]
     return dataclasses.replace(f, date_from=month, date_to=add_months(month, 1))
 
 

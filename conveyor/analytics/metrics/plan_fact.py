@@ -116,13 +116,19 @@ def _row(plan: Plan | None, fact: Plan, days: tuple[int, int] | None) -> dict[st
     }
 
 
+def current_month(months: list[dt.date], now: dt.datetime) -> dt.date | None:
+    """The month of `now` in the account's time zone, when it is one of `months`: the one
+    with a run rate (the month still running)."""
+    this = timezone.localtime(now, account_tz()).date().replace(day=1)
+    return this if this in months else None
+
+
 def plan_fact(f: ReportFilter, now: dt.datetime) -> dict[str, Any]:
     """The report as of `now` (which month is current)."""
-    tz = account_tz()
     currency = str(settings.CONVEYOR_CURRENCY)
     months = month_starts(f.date_from, f.date_to)
-    today = timezone.localtime(now, tz).date()
-    current = today.replace(day=1) if today.replace(day=1) in months else None
+    today = timezone.localtime(now, account_tz()).date()
+    current = current_month(months, now)
     teams: dict[int, str] = dict(
         Team.objects.filter(team_q(f)).order_by().values_list("pk", "name")
     )

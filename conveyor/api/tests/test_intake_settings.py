@@ -6,6 +6,10 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from django.db import connection
+from django.test import Client
+from django.test.utils import CaptureQueriesContext
+from django.urls import reverse
 
 from conftest import Cast
 from conveyor.api.tests.conftest import Api, ApiFor
@@ -473,3 +477,27 @@ def test_form_list_counts_leads_and_unknown_ids_are_404(
     listed = api.get("/api/v1/lead-forms").json()
     assert [(item["id"], item["lead_count"]) for item in listed] == [(form.pk, 1)]
     assert api.get("/api/v1/lead-forms/999999").status_code == 404
+
+
+def test_a_forms_snippets_are_the_web_pages_own_and_read_its_questions_once(
+    cast: Cast, api_for: ApiFor, pipeline: Pipeline
+) -> None:
+    _question(pipeline)
+    form = form_create(
+        name="Quote <b>", by=None, pipeline=pipeline, thank_you_text="Thanks", min_fill_seconds=5
+    )
+    api = api_for(cast.head)
+    with CaptureQueriesContext(connection) as queries:
+        body = api.get(f"/api/v1/lead-forms/{form.pk}").json()
+    asked = [
+        q["sql"] for q in queries.captured_queries if "intake_qualificationquestion" in q["sql"]
+    ]
+    assert len(asked) == 1
+    page = Client()
+    page.force_login(cast.head)
+    shown = page.get(reverse("web:lead-form", args=[form.pk])).context
+    assert (body["iframe_snippet"], body["html_snippet"]) == (
+        shown["iframe_snippet"],
+        shown["html_snippet"],
+    )
+    assert "Quote &lt;b&gt;" in body["iframe_snippet"]

@@ -151,3 +151,21 @@ def test_a_missing_form_is_refused(cast: Cast) -> None:
         form_update(form_id=999_999, by=cast.head, **_changes())
     assert caught.value.field == "form"
     assert not LeadForm.objects.exists()
+
+
+def test_a_switched_off_pipeline_takes_no_new_form_but_keeps_the_ones_it_has(
+    cast: Cast, form: LeadForm, pipeline: Pipeline
+) -> None:
+    closed = pipeline_with_stages(["New"], name="Closed")
+    closed.is_active = False
+    closed.save()
+    with pytest.raises(ServiceError) as refused:
+        form_update(form_id=form.pk, by=cast.head, **_changes(pipeline=closed))
+    assert refused.value.field == "pipeline"
+    with pytest.raises(ServiceError):
+        form_create(name="Other", by=cast.head, pipeline=closed, fields=["email"])
+    # Its own pipeline switched off since: the form's other settings still change.
+    pipeline.is_active = False
+    pipeline.save()
+    changed = form_update(form_id=form.pk, by=cast.head, **_changes(pipeline=pipeline))
+    assert (changed.pipeline_id, changed.name) == (pipeline.pk, "Contact us")

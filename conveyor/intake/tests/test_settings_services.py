@@ -93,6 +93,10 @@ def test_a_saved_question_scores_answers_as_written(cast: Cast, pipeline: Pipeli
         (QuestionKind.NUMBER, [], [["a", 1, 5]]),
         (QuestionKind.NUMBER, [], [[1, 5]]),
         (QuestionKind.TEXT, [], {"long": 2}),
+        # More points than a lead's score could ever add up (it is a 32-bit integer).
+        (QuestionKind.CHOICE, ["A"], {"A": 100_001}),
+        (QuestionKind.NUMBER, [], [[1, 5, -100_001]]),
+        (QuestionKind.TEXT, [], {"answered": "2147483647"}),
     ],
 )
 def test_options_and_scoring_that_do_not_fit_the_kind_are_refused(

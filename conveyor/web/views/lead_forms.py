@@ -8,19 +8,16 @@ from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied as HttpForbidden
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
-from django.template.loader import render_to_string
-from django.urls import reverse
-from django.utils.html import format_html
 from django.utils.translation import gettext as _
 
 from conveyor.accounts.models import User
 from conveyor.accounts.permissions import can_manage_settings
 from conveyor.core.errors import ServiceError
 from conveyor.intake import services
+from conveyor.intake.embed import form_embed
 from conveyor.intake.models import LeadForm
-from conveyor.intake.selectors import form_questions, lead_forms, managed_forms
+from conveyor.intake.selectors import lead_forms, managed_forms
 from conveyor.web.forms import (
-    FORM_FIELD_LABELS,
     WebFormCreateForm,
     WebFormEditForm,
     add_service_error,
@@ -70,32 +67,17 @@ def _form_or_404(user: User, pk: int) -> LeadForm:
 
 @login_required
 def form_detail(request: HttpRequest, pk: int) -> HttpResponse:
-    """One form with its public address and the two embed snippets.
-
-    The snippets are HTML source built here (user text escaped once, as the site needs it)
-    and shown escaped again on the page, so what a head copies is exactly what gets pasted.
-    """
+    """One form with its public address and the two embed snippets (`intake.embed`), shown
+    escaped on the page, so what a head copies is exactly what gets pasted."""
     user = _manager_of_forms(request)
     form = _form_or_404(user, pk)
-    url = request.build_absolute_uri(reverse("web:public-form", kwargs={"key": form.key}))
-    questions = list(form_questions(form))
-    fields = [{**spec, "label": FORM_FIELD_LABELS[spec["name"]]} for spec in form.shown_fields()]
+    embed = form_embed(request, form)
     context = {
         "form": form,
-        "url": url,
-        "questions": questions,
-        "iframe_snippet": format_html(
-            '<iframe src="{}" title="{}" style="border:0;width:100%;max-width:460px;'
-            'height:{}px"></iframe>',
-            url,
-            form.name,
-            480 + 90 * len(questions),
-        ),
-        "html_snippet": render_to_string(
-            "web/forms/snippet.html",
-            {"url": url, "fields": fields, "questions": questions},
-            request=request,
-        ),
+        "url": embed.url,
+        "questions": embed.questions,
+        "iframe_snippet": embed.iframe_snippet,
+        "html_snippet": embed.html_snippet,
     }
     return render(request, "web/forms/detail.html", context)
 

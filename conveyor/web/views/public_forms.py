@@ -23,6 +23,7 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods
 
 from conveyor.core.csp import embeddable
+from conveyor.intake.embed import FORM_FIELD_LABELS
 from conveyor.intake.models import LeadForm
 from conveyor.intake.selectors import active_form, form_questions
 from conveyor.intake.services import (
@@ -33,7 +34,6 @@ from conveyor.intake.services import (
     form_submit,
     form_token,
 )
-from conveyor.web.forms import FORM_FIELD_LABELS
 
 
 def _wants_json(request: HttpRequest) -> bool:
