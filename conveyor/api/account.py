@@ -11,7 +11,6 @@ from __future__ import annotations
 from typing import Any, Literal
 
 from django.http import HttpRequest, HttpResponse
-from django.urls import reverse
 from django.utils.cache import add_never_cache_headers
 from ninja import Field, Router, Schema, Status
 
@@ -20,6 +19,7 @@ from conveyor.accounts.selectors import tokens_of
 from conveyor.accounts.services import token_create, token_revoke, user_language_set
 from conveyor.api.auth import api_token, api_user
 from conveyor.api.types import BodyIn, Id, IsoDatetime, PatchIn, Text, fields_sent, unsent
+from conveyor.touches.selectors import calendar_feed_url
 from conveyor.touches.services import calendar_key_reset
 
 router = Router()
@@ -156,18 +156,15 @@ class CalendarOut(Schema):
     )
 
 
-def _calendar(
-    request: HttpRequest, response: HttpResponse, key: str | None
-) -> dict[str, str | None]:
+def _calendar(request: HttpRequest, response: HttpResponse, user: User) -> dict[str, str | None]:
     # The address is a credential (it opens the feed without a login): keep it out of caches.
     add_never_cache_headers(response)
-    url = request.build_absolute_uri(reverse("web:calendar-feed", args=[key])) if key else None
-    return {"url": url}
+    return {"url": calendar_feed_url(request, user)}
 
 
 @router.get("/calendar", response=CalendarOut, summary="My calendar feed address")
 def my_calendar(request: HttpRequest, response: HttpResponse) -> dict[str, str | None]:
-    return _calendar(request, response, api_user(request).calendar_key)
+    return _calendar(request, response, api_user(request))
 
 
 @router.post(
@@ -176,4 +173,6 @@ def my_calendar(request: HttpRequest, response: HttpResponse) -> dict[str, str |
     summary="Make a new calendar feed address (the old one stops working)",
 )
 def my_calendar_reset(request: HttpRequest, response: HttpResponse) -> dict[str, str | None]:
-    return _calendar(request, response, calendar_key_reset(user=api_user(request)))
+    user = api_user(request)
+    calendar_key_reset(user=user)
+    return _calendar(request, response, user)

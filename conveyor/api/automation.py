@@ -29,6 +29,8 @@ from conveyor.accounts.models import User
 from conveyor.api.auth import settings_user
 from conveyor.api.errors import ApiError, fields_as_sent
 from conveyor.api.types import (
+    MAX_INT32,
+    MAX_SMALL,
     BodyIn,
     Id,
     IsoDatetime,
@@ -75,10 +77,6 @@ webhooks_router = Router()
 
 T = TypeVar("T")
 
-# The databases' small positive integers (a step's number, a rule's order).
-MAX_SMALL = 32767
-# PositiveIntegerField (a rule's days).
-MAX_INT32 = 2**31 - 1
 MAX_TEXT = 20_000
 MAX_BODY = 100_000
 LANGUAGE_CODES = ", ".join(code for code, _name in settings.LANGUAGES)

@@ -24,8 +24,8 @@ from pydantic import StrictBool, field_validator
 
 from conveyor.accounts.models import User
 from conveyor.api.auth import api_user, settings_user
-from conveyor.api.errors import ApiError
-from conveyor.api.types import UNSET, BodyIn, Id, PatchIn, Text, fields_sent, locked
+from conveyor.api.errors import ApiError, chosen
+from conveyor.api.types import MAX_INT32, UNSET, BodyIn, Id, PatchIn, Text, fields_sent, locked
 from conveyor.pipelines import services
 from conveyor.pipelines.models import LossReason, Pipeline, Process, Segment, Stage
 from conveyor.pipelines.playbooks import MAX_ITEM_LENGTH, playbook_items
@@ -41,7 +41,6 @@ NAME_LENGTH = 120
 REASON_NAME_LENGTH = 160
 CRITERION_LENGTH = 255
 TEXT_LENGTH = 10_000
-MAX_INT32 = 2**31 - 1
 MAX_LISTED = 500
 
 
@@ -129,12 +128,7 @@ class PipelinePatch(PatchIn):
 
 
 def _segment(segment_id: int | None) -> Segment | None:
-    if segment_id is None:
-        return None
-    segment = Segment.objects.filter(pk=segment_id).first()
-    if segment is None:
-        raise ApiError(422, _("No such segment."), fields={"segment_id": [_("Not found.")]})
-    return segment
+    return chosen(Segment, segment_id, "segment_id", _("No such segment."))
 
 
 @router.get(
@@ -425,11 +419,7 @@ class LossReasonPatch(PatchIn):
 
 
 def _reason_save(user: User, reason: LossReason | None, data: dict[str, Any]) -> LossReason:
-    pipeline = None
-    if data["pipeline_id"] is not None:
-        pipeline = Pipeline.objects.filter(pk=data["pipeline_id"]).first()
-        if pipeline is None:
-            raise ApiError(422, _("No such pipeline."), fields={"pipeline_id": [_("Not found.")]})
+    pipeline = chosen(Pipeline, data["pipeline_id"], "pipeline_id", _("No such pipeline."))
     # As the web form offers: open stages, and those the reason already has.
     wanted = set(data["stage_ids"])
     allowed = Q(is_archived=False)

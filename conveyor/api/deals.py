@@ -21,7 +21,7 @@ from pydantic import StrictBool
 from conveyor.accounts.models import User
 from conveyor.api.audit import AUDIT_DESCRIPTION, AuditPage, audit_page
 from conveyor.api.auth import api_user
-from conveyor.api.errors import ApiError, fields_as_sent
+from conveyor.api.errors import ApiError, chosen, fields_as_sent
 from conveyor.api.pagination import DEFAULT_LIMIT, MAX_LIMIT, filtered, page
 from conveyor.api.types import BodyIn, Id, IsoDatetime, PatchIn, Text, Version, fields_sent
 from conveyor.core.db import BULK_LIMIT
@@ -185,13 +185,13 @@ BULK_FIELDS = {"deals": "ids", "owner": "owner_id"}
 
 
 def _stage(deal_pipeline_id: Id, stage_id: Id) -> Stage:
-    stage = Stage.objects.filter(pk=stage_id, pipeline_id=deal_pipeline_id).first()
-    if stage is None:
-        raise ApiError(
-            422,
-            _("This stage is not in the deal's pipeline."),
-            fields={"stage_id": [_("Not found.")]},
-        )
+    stage = chosen(
+        Stage.objects.filter(pipeline_id=deal_pipeline_id),
+        stage_id,
+        "stage_id",
+        _("This stage is not in the deal's pipeline."),
+    )
+    assert stage is not None
     return stage
 
 
@@ -227,9 +227,10 @@ def deal_bulk(request: HttpRequest, payload: DealBulkIn) -> dict[str, Any]:
     if unseen:
         message = _("Deal #%(id)s does not exist.") % {"id": unseen[0]}
         raise ApiError(422, message, fields={"ids": [message]})
-    owner = User.objects.filter(pk=payload.owner_id, is_active=True).first()
-    if owner is None:
-        raise ApiError(422, _("No such user."), fields={"owner_id": [_("Not found.")]})
+    owner = chosen(
+        User.objects.filter(is_active=True), payload.owner_id, "owner_id", _("No such user.")
+    )
+    assert owner is not None
     with fields_as_sent(BULK_FIELDS):
         deals = deal_assign_bulk(deal_ids=ids, owner=owner, by=user)
     return {"items": deals}
@@ -275,11 +276,12 @@ def deal_create(request: HttpRequest, payload: DealIn) -> Status[Deal]:
                 if found is None
             },
         )
-    owner = user
-    if payload.owner_id is not None:
-        owner = User.objects.filter(pk=payload.owner_id, is_active=True).first()  # type: ignore[assignment]
-        if owner is None:
-            raise ApiError(422, _("No such user."), fields={"owner_id": [_("Not found.")]})
+    owner = (
+        chosen(
+            User.objects.filter(is_active=True), payload.owner_id, "owner_id", _("No such user.")
+        )
+        or user
+    )
     stage = _stage(pipeline.pk, payload.stage_id) if payload.stage_id is not None else None
     deal = deal_open(
         person=person,
@@ -313,9 +315,8 @@ def deal_win_action(request: HttpRequest, deal_id: Id, payload: WinIn) -> Deal:
 def deal_lose_action(request: HttpRequest, deal_id: Id, payload: LoseIn) -> Deal:
     user = api_user(request)
     deal = visible_deal(user, deal_id)
-    reason = LossReason.objects.filter(pk=payload.reason_id).first()
-    if reason is None:
-        raise ApiError(422, _("No such loss reason."), fields={"reason_id": [_("Not found.")]})
+    reason = chosen(LossReason, payload.reason_id, "reason_id", _("No such loss reason."))
+    assert reason is not None
     return deal_lose(
         deal_id=deal.pk,
         version=payload.version,
@@ -348,11 +349,7 @@ def deal_change(request: HttpRequest, deal_id: Id, payload: DealPatchIn) -> Deal
     user = api_user(request)
     deal = visible_deal(user, deal_id)
     sent = fields_sent(payload)
-    owner = None
-    if "owner_id" in sent:
-        owner = User.objects.filter(pk=sent["owner_id"]).first()
-        if owner is None:
-            raise ApiError(422, _("No such user."), fields={"owner_id": [_("Not found.")]})
+    owner = chosen(User, sent.get("owner_id"), "owner_id", _("No such user."))
     # The web saves the facts through deal_update and the owner through deal_assign; sent
     # together, both happen or neither does.
     with transaction.atomic(), fields_as_sent({"owner": "owner_id"}):

@@ -10,8 +10,9 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, TypeVar
 
+from django.db.models import Model, QuerySet
 from django.http import HttpResponse, JsonResponse
 from django.utils.translation import gettext as _
 
@@ -101,3 +102,23 @@ def unreadable_body() -> ApiError:
     """A request body that cannot be read: a malformed multipart body, or a large one parsed
     as an upload stream when the operation wanted its raw JSON."""
     return ApiError(400, _("The request body cannot be read: send what the schema describes."))
+
+
+M = TypeVar("M", bound=Model)
+
+
+def chosen(
+    choices: QuerySet[M] | type[M], pk: int | None, field: str, message: str | None = None
+) -> M | None:
+    """The record `pk` names among `choices` (a queryset, or every row of a model), None for
+    None. One that is not among them is unknown to the caller: 422 on `field` with `message`
+    (by default "Some fields are not valid.")."""
+    if pk is None:
+        return None
+    queryset = choices if isinstance(choices, QuerySet) else choices._default_manager.all()
+    found = queryset.filter(pk=pk).first()
+    if found is None:
+        raise ApiError(
+            422, message or _("Some fields are not valid."), fields={field: [_("Not found.")]}
+        )
+    return found

@@ -15,7 +15,7 @@ from __future__ import annotations
 from typing import Annotated, Any, Literal, TypeVar
 
 from django.db import transaction
-from django.db.models import Model, Q, QuerySet
+from django.db.models import Model, Q
 from django.http import HttpRequest
 from django.utils.translation import gettext as _
 from ninja import Field, Router, Schema, Status
@@ -23,8 +23,19 @@ from pydantic import FiniteFloat, StrictInt
 
 from conveyor.accounts.models import Team, User
 from conveyor.api.auth import settings_user
-from conveyor.api.errors import ApiError, fields_as_sent
-from conveyor.api.types import UNSET, BodyIn, Id, IsoDatetime, PatchIn, Text, fields_sent, locked
+from conveyor.api.errors import chosen, fields_as_sent
+from conveyor.api.types import (
+    MAX_INT32,
+    MAX_SMALL,
+    UNSET,
+    BodyIn,
+    Id,
+    IsoDatetime,
+    PatchIn,
+    Text,
+    fields_sent,
+    locked,
+)
 from conveyor.intake import services
 from conveyor.intake.embed import FormEmbed, form_embed, public_url
 from conveyor.intake.models import (
@@ -47,9 +58,6 @@ forms_router = Router()
 
 M = TypeVar("M", bound=Model)
 
-# Bounds of the columns behind the fields (PositiveSmallIntegerField, IntegerField).
-MAX_POSITION = 32767
-MAX_INT32 = 2**31 - 1
 # Band ends: far beyond any real scoring (points per answer: the service's MAX_POINTS).
 MAX_BAND_END = 10**12
 
@@ -80,24 +88,6 @@ def _forms_user(request: HttpRequest) -> User:
     return settings_user(request, _("Only owners and heads of sales manage web forms."))
 
 
-def _named(
-    model: type[M], pk: int | None, field: str, queryset: QuerySet[M] | None = None
-) -> M | None:
-    """The record `pk` names (None for None), or a 422 on `field` when it names nothing."""
-    if pk is None:
-        return None
-    found = (queryset if queryset is not None else model._default_manager.all()).filter(pk=pk)
-    record = found.first()
-    if record is None:
-        raise ApiError(422, _("Some fields are not valid."), fields={field: [_("Not found.")]})
-    return record
-
-
-def _merged(current: dict[str, Any], payload: BodyIn) -> dict[str, Any]:
-    """The record's current values with the fields sent laid over them."""
-    return {**current, **fields_sent(payload)}
-
-
 # --- Qualifying questions -----------------------------------------------------------------------
 
 
@@ -125,7 +115,7 @@ Scoring = (
 
 class QuestionPatch(PatchIn):
     position: int = Field(
-        UNSET, ge=1, le=MAX_POSITION, description="Its number in the segment (unique there)."
+        UNSET, ge=1, le=MAX_SMALL, description="Its number in the segment (unique there)."
     )
     text: Text = Field(UNSET, min_length=1, max_length=255)
     kind: QuestionKind = Field(UNSET)
@@ -139,7 +129,7 @@ class QuestionPatch(PatchIn):
 class QuestionIn(BodyIn):
     segment_id: Id = Field(..., description="The segment whose leads are asked; it stays.")
     position: int | None = Field(
-        None, ge=1, le=MAX_POSITION, description="Default: after the segment's last question."
+        None, ge=1, le=MAX_SMALL, description="Default: after the segment's last question."
     )
     text: Text = Field(..., min_length=1, max_length=255)
     kind: QuestionKind
@@ -190,7 +180,7 @@ def question_create(request: HttpRequest, payload: QuestionIn) -> Status[Qualifi
     """The options and points are checked against the kind; a position already taken in the
     segment is refused (422 on `position`)."""
     user = _intake_user(request)
-    segment = _named(Segment, payload.segment_id, "segment_id")
+    segment = chosen(Segment, payload.segment_id, "segment_id")
     assert segment is not None
     question = _question_save(user, None, segment, payload.model_dump())
     return Status(201, question)
@@ -207,17 +197,14 @@ def question_change(
     with transaction.atomic():
         user = _intake_user(request)
         question = locked(settings_questions().get(pk=question_id))
-        data = _merged(
-            {
-                "position": question.position,
-                "text": question.text,
-                "kind": question.kind,
-                "options": question.options,
-                "scoring": question.scoring,
-                "is_required": question.is_required,
-            },
-            payload,
-        )
+        data = {
+            "position": question.position,
+            "text": question.text,
+            "kind": question.kind,
+            "options": question.options,
+            "scoring": question.scoring,
+            "is_required": question.is_required,
+        } | fields_sent(payload)
         return _question_save(user, question.pk, question.segment, data)
 
 
@@ -255,7 +242,7 @@ POSITION_HELP = "Rules are tried in this order; the first that matches wins."
 
 class RoutingRulePatch(PatchIn):
     name: Text = Field(UNSET, min_length=1, max_length=120)
-    position: int = Field(UNSET, ge=0, le=MAX_POSITION, description=POSITION_HELP)
+    position: int = Field(UNSET, ge=0, le=MAX_SMALL, description=POSITION_HELP)
     is_active: bool = Field(UNSET)
     segment_id: Id | None = Field(UNSET, description="Leads of this segment only; null: any.")
     form_id: Id | None = Field(UNSET, description="Leads from this web form only; null: any.")
@@ -276,7 +263,7 @@ class RoutingRulePatch(PatchIn):
 
 class RoutingRuleIn(BodyIn):
     name: Text = Field(..., min_length=1, max_length=120)
-    position: int = Field(1, ge=0, le=MAX_POSITION, description=POSITION_HELP)
+    position: int = Field(1, ge=0, le=MAX_SMALL, description=POSITION_HELP)
     is_active: bool = True
     segment_id: Id | None = Field(None, description="Leads of this segment only; null: any.")
     form_id: Id | None = Field(None, description="Leads from this web form only; null: any.")
@@ -300,7 +287,7 @@ class RoutingRuleIn(BodyIn):
 
 
 def _rule_save(user: User, rule_id: int | None, data: dict[str, Any]) -> RoutingRule:
-    pipeline = _named(Pipeline, data["pipeline_id"], "pipeline_id")
+    pipeline = chosen(Pipeline, data["pipeline_id"], "pipeline_id")
     assert pipeline is not None
     with fields_as_sent(RULE_FIELDS):
         return services.routing_rule_save(
@@ -309,16 +296,16 @@ def _rule_save(user: User, rule_id: int | None, data: dict[str, Any]) -> Routing
             name=data["name"],
             position=data["position"],
             is_active=data["is_active"],
-            segment=_named(Segment, data["segment_id"], "segment_id"),
-            form=_named(LeadForm, data["form_id"], "form_id"),
+            segment=chosen(Segment, data["segment_id"], "segment_id"),
+            form=chosen(LeadForm, data["form_id"], "form_id"),
             source=data["source"],
             min_score=data["min_score"],
-            question=_named(QualificationQuestion, data["question_id"], "question_id"),
+            question=chosen(QualificationQuestion, data["question_id"], "question_id"),
             answer=data["answer"],
             pipeline=pipeline,
             owner_strategy=data["owner_strategy"],
-            team=_named(Team, data["team_id"], "team_id"),
-            fixed_owner=_named(User, data["fixed_owner_id"], "fixed_owner_id"),
+            team=chosen(Team, data["team_id"], "team_id"),
+            fixed_owner=chosen(User, data["fixed_owner_id"], "fixed_owner_id"),
             auto_accept=data["auto_accept"],
         )
 
@@ -357,7 +344,7 @@ def routing_rule_change(
             for name in RoutingRuleIn.model_fields
             if not name.endswith("_id")
         } | {name: getattr(rule, name) for name in RULE_FIELDS.values()}
-        return _rule_save(user, rule.pk, _merged(current, payload))
+        return _rule_save(user, rule.pk, current | fields_sent(payload))
 
 
 # --- Web forms ----------------------------------------------------------------------------------
@@ -478,11 +465,8 @@ FORM_FIELDS_SENT = {"segment": "segment_id", "pipeline": "pipeline_id"}
 
 def _form_pipeline(pipeline_id: int | None, current: int | None = None) -> Pipeline | None:
     """An active pipeline, or the form's own (kept even if switched off since), as on the web."""
-    return _named(
-        Pipeline,
-        pipeline_id,
-        "pipeline_id",
-        Pipeline.objects.filter(Q(is_active=True) | Q(pk=current)),
+    return chosen(
+        Pipeline.objects.filter(Q(is_active=True) | Q(pk=current)), pipeline_id, "pipeline_id"
     )
 
 
@@ -512,7 +496,7 @@ def form_create(request: HttpRequest, payload: FormIn) -> Status[LeadForm]:
         form = services.form_create(
             name=payload.name,
             by=user,
-            segment=_named(Segment, payload.segment_id, "segment_id"),
+            segment=chosen(Segment, payload.segment_id, "segment_id"),
             pipeline=_form_pipeline(payload.pipeline_id),
             fields=None if payload.fields is None else [f.dict() for f in payload.fields],
             thank_you_text=payload.thank_you_text,
@@ -528,25 +512,22 @@ def form_change(request: HttpRequest, form_id: Id, payload: FormPatch) -> LeadFo
     with transaction.atomic():
         user = _forms_user(request)
         form = locked(_managed_form(user, form_id))
-        data = _merged(
-            {
-                "name": form.name,
-                "segment_id": form.segment_id,
-                "pipeline_id": form.pipeline_id,
-                "fields": form.shown_fields(),
-                "thank_you_text": form.thank_you_text,
-                "redirect_url": form.redirect_url,
-                "min_fill_seconds": form.min_fill_seconds,
-                "is_active": form.is_active,
-            },
-            payload,
-        )
+        data = {
+            "name": form.name,
+            "segment_id": form.segment_id,
+            "pipeline_id": form.pipeline_id,
+            "fields": form.shown_fields(),
+            "thank_you_text": form.thank_you_text,
+            "redirect_url": form.redirect_url,
+            "min_fill_seconds": form.min_fill_seconds,
+            "is_active": form.is_active,
+        } | fields_sent(payload)
         with fields_as_sent(FORM_FIELDS_SENT):
             services.form_update(
                 form_id=form.pk,
                 by=user,
                 name=data["name"],
-                segment=_named(Segment, data["segment_id"], "segment_id"),
+                segment=chosen(Segment, data["segment_id"], "segment_id"),
                 pipeline=_form_pipeline(data["pipeline_id"], current=form.pipeline_id),
                 fields=data["fields"],
                 thank_you_text=data["thank_you_text"],

@@ -17,7 +17,7 @@ from ninja import Field, Query, Router, Schema, Status
 from conveyor.accounts.models import TokenScope, User
 from conveyor.api.auth import TokenAuth, api_token, api_user
 from conveyor.api.deals import DealOut
-from conveyor.api.errors import ApiError
+from conveyor.api.errors import ApiError, chosen
 from conveyor.api.pagination import DEFAULT_LIMIT, MAX_LIMIT, filtered, page
 from conveyor.api.types import BodyIn, Id, IsoDatetime
 from conveyor.intake.models import Lead, LeadChannel, LeadStatus
@@ -243,18 +243,7 @@ def lead_bulk(request: HttpRequest, payload: LeadBulkIn) -> dict[str, Any]:
     visible = set(leads_for(user).filter(pk__in=ids).values_list("pk", flat=True))
     seen = [pk for pk in ids if pk in visible]
     if payload.action == "accept":
-        pipeline = None
-        if payload.pipeline_id is not None:
-            pipeline = Pipeline.objects.filter(pk=payload.pipeline_id, is_active=True).first()
-            if pipeline is None:
-                raise ApiError(
-                    422, _("No such active pipeline."), fields={"pipeline_id": [_("Not found.")]}
-                )
-        owner = None
-        if payload.owner_id is not None:
-            owner = User.objects.filter(pk=payload.owner_id, is_active=True).first()
-            if owner is None:
-                raise ApiError(422, _("No such user."), fields={"owner_id": [_("Not found.")]})
+        pipeline, owner = _accept_targets(payload.pipeline_id, payload.owner_id)
         results = lead_accept_bulk(lead_ids=seen, by=user, pipeline=pipeline, owner=owner)
     elif payload.action == "merge":
         results = lead_merge_bulk(lead_ids=seen, by=user, person_id=payload.person_id)
@@ -283,6 +272,21 @@ def lead_detail(request: HttpRequest, lead_id: Id) -> Lead:
     return _visible_lead(api_user(request), lead_id)
 
 
+def _accept_targets(
+    pipeline_id: int | None, owner_id: int | None
+) -> tuple[Pipeline | None, User | None]:
+    """Where accepted leads go: an active pipeline and an active owner, as the inbox offers
+    (None: the lead's routing decides)."""
+    pipeline = chosen(
+        Pipeline.objects.filter(is_active=True),
+        pipeline_id,
+        "pipeline_id",
+        _("No such active pipeline."),
+    )
+    owner = chosen(User.objects.filter(is_active=True), owner_id, "owner_id", _("No such user."))
+    return pipeline, owner
+
+
 def _visible_lead(user: User, lead_id: int) -> Lead:
     """The lead if the caller may see it (any inbox lead; a handled one with its deal), else
     404 — the same answer as for a lead that does not exist, so ids cannot be probed."""
@@ -300,19 +304,7 @@ def lead_accept_action(request: HttpRequest, lead_id: Id, payload: AcceptIn) -> 
     `version` its actions need). A lead no longer in the inbox is refused with 422."""
     user = api_user(request)
     lead = _visible_lead(user, lead_id)
-    pipeline = None
-    if payload.pipeline_id is not None:
-        # Only active pipelines, like the inbox's choice.
-        pipeline = Pipeline.objects.filter(pk=payload.pipeline_id, is_active=True).first()
-        if pipeline is None:
-            raise ApiError(
-                422, _("No such active pipeline."), fields={"pipeline_id": [_("Not found.")]}
-            )
-    owner = None
-    if payload.owner_id is not None:
-        owner = User.objects.filter(pk=payload.owner_id, is_active=True).first()
-        if owner is None:
-            raise ApiError(422, _("No such user."), fields={"owner_id": [_("Not found.")]})
+    pipeline, owner = _accept_targets(payload.pipeline_id, payload.owner_id)
     deal = lead_accept(lead_id=lead.pk, by=user, pipeline=pipeline, owner=owner)
     return {"lead": Lead.objects.get(pk=lead.pk), "deal": deal}
 

@@ -13,7 +13,7 @@ from ninja import Field, Query, Router, Schema, Status
 from conveyor.accounts.models import User
 from conveyor.api.audit import AUDIT_DESCRIPTION, AuditPage, audit_page
 from conveyor.api.auth import api_user
-from conveyor.api.errors import ApiError, fields_as_sent
+from conveyor.api.errors import ApiError, chosen, fields_as_sent
 from conveyor.api.pagination import DEFAULT_LIMIT, MAX_LIMIT, filtered, page
 from conveyor.api.types import BodyIn, Id, IsoDatetime, PatchIn, Text, fields_sent
 from conveyor.core.db import BULK_LIMIT
@@ -177,11 +177,9 @@ def people_bulk(request: HttpRequest, payload: PeopleBulkIn) -> dict[str, Any]:
     if unseen:
         message = _("Person #%(id)s does not exist.") % {"id": unseen[0]}
         raise ApiError(422, message, fields={"ids": [message]})
-    owner = None
-    if payload.owner_id is not None:
-        owner = User.objects.filter(pk=payload.owner_id, is_active=True).first()
-        if owner is None:
-            raise ApiError(422, _("No such user."), fields={"owner_id": [_("Not found.")]})
+    owner = chosen(
+        User.objects.filter(is_active=True), payload.owner_id, "owner_id", _("No such user.")
+    )
     with fields_as_sent(BULK_FIELDS):
         count = person_update_bulk(
             person_ids=ids, by=user, owner=owner, temperature=payload.temperature or ""
@@ -226,16 +224,15 @@ def person_audit(
 @router.post("", response={201: PersonOut}, summary="Record a person")
 def person_add(request: HttpRequest, payload: PersonIn) -> Status[Person]:
     user = api_user(request)
-    owner: User | None = user
-    if payload.owner_id is not None:
-        owner = User.objects.filter(pk=payload.owner_id, is_active=True).first()
-        if owner is None:
-            raise ApiError(422, _("No such user."), fields={"owner_id": [_("Not found.")]})
-    referred_by = None
-    if payload.referred_by_id is not None:
-        referred_by = people_for(user).filter(pk=payload.referred_by_id).first()
-        if referred_by is None:
-            raise ApiError(422, _("No such person."), fields={"referred_by_id": [_("Not found.")]})
+    owner = (
+        chosen(
+            User.objects.filter(is_active=True), payload.owner_id, "owner_id", _("No such user.")
+        )
+        or user
+    )
+    referred_by = chosen(
+        people_for(user), payload.referred_by_id, "referred_by_id", _("No such person.")
+    )
     person = person_create(
         name=payload.name,
         by=user,
@@ -269,11 +266,7 @@ def person_change(request: HttpRequest, person_id: Id, payload: PersonPatchIn) -
         if name in sent
     }
     if "owner_id" in sent:
-        changes["owner"] = None
-        if sent["owner_id"] is not None:
-            changes["owner"] = User.objects.filter(pk=sent["owner_id"]).first()
-            if changes["owner"] is None:
-                raise ApiError(422, _("No such user."), fields={"owner_id": [_("Not found.")]})
+        changes["owner"] = chosen(User, sent["owner_id"], "owner_id", _("No such user."))
     with fields_as_sent({"owner": "owner_id", "company": "company_name"}):
         return person_update(person_id=person.pk, by=user, **changes)
 
@@ -282,9 +275,10 @@ def person_change(request: HttpRequest, person_id: Id, payload: PersonPatchIn) -
 def person_referral(request: HttpRequest, person_id: Id, payload: PersonReferralIn) -> Person:
     user = api_user(request)
     person = people_for(user).get(pk=person_id)
-    referrer = people_for(user).filter(pk=payload.referred_by_id).first()
-    if referrer is None:
-        raise ApiError(422, _("No such person."), fields={"referred_by_id": [_("Not found.")]})
+    referrer = chosen(
+        people_for(user), payload.referred_by_id, "referred_by_id", _("No such person.")
+    )
+    assert referrer is not None
     return person_link_referral(person_id=person.pk, referred_by_id=referrer.pk, by=user)
 
 
@@ -301,9 +295,8 @@ def person_referral(request: HttpRequest, person_id: Id, payload: PersonReferral
 def person_merge_action(request: HttpRequest, person_id: Id, payload: PersonMergeIn) -> Person:
     user = api_user(request)
     person = people_for(user).get(pk=person_id)
-    duplicate = people_for(user).filter(pk=payload.merge_id).first()
-    if duplicate is None:
-        raise ApiError(422, _("No such person."), fields={"merge_id": [_("Not found.")]})
+    duplicate = chosen(people_for(user), payload.merge_id, "merge_id", _("No such person."))
+    assert duplicate is not None
     return person_merge(keep_id=person.pk, merge_id=duplicate.pk, by=user)
 
 

@@ -46,9 +46,19 @@ from conveyor.analytics.models import Expense
 from conveyor.analytics.selectors import settings_expenses, teams_for
 from conveyor.analytics.services import expense_save
 from conveyor.api.auth import api_user, settings_user
-from conveyor.api.errors import ApiError, fields_as_sent
+from conveyor.api.errors import chosen, fields_as_sent
 from conveyor.api.pagination import DEFAULT_LIMIT, MAX_LIMIT, filtered, page
-from conveyor.api.types import BodyIn, Id, IsoDate, PatchIn, Text, fields_sent, locked, unsent
+from conveyor.api.types import (
+    MAX_INT32,
+    BodyIn,
+    Id,
+    IsoDate,
+    PatchIn,
+    Text,
+    fields_sent,
+    locked,
+    unsent,
+)
 
 users_router = Router()
 teams_router = Router()
@@ -56,25 +66,12 @@ plans_router = Router()
 expenses_router = Router()
 holidays_router = Router()
 
-# The database's integer columns (PositiveIntegerField) hold at most this.
-MAX_COUNT = 2**31 - 1
 UserOrdering = Literal["name", "-name", "email", "-email", "id", "-id"]
 PlanOrdering = Literal["-month", "month", "id", "-id"]
 ExpenseOrdering = Literal["-period_start", "period_start", "id", "-id"]
 HolidayOrdering = Literal["-date", "date", "id", "-id"]
 
 PATCH_DESCRIPTION = "Only the fields sent change."
-
-
-def _pick(queryset: QuerySet[Any], pk: int | None, field: str, message: str) -> Any:
-    """The record `pk` names among those the caller may choose (the web form's choices), None
-    for None; one not among them is refused as unknown (422 on `field`)."""
-    if pk is None:
-        return None
-    found = queryset.filter(pk=pk).first()
-    if found is None:
-        raise ApiError(422, message, fields={field: [_("Not found.")]})
-    return found
 
 
 # --- Users ---------------------------------------------------------------------------------
@@ -127,7 +124,7 @@ class UserIn(BodyIn):
     team_id: Id | None = Field(
         None, description="A head of sales puts new users into a team they head."
     )
-    capacity: int = Field(60, ge=0, le=MAX_COUNT)
+    capacity: int = Field(60, ge=0, le=MAX_INT32)
     language: Text = Field("", max_length=8, description='"en", "ru", "bg", or "" (browser).')
     is_active: StrictBool = True
 
@@ -141,7 +138,7 @@ class UserPatchIn(PatchIn):
     )
     role: Role = unsent(description="Only the owner makes or unmakes owners and heads.")
     team_id: Id | None = Field(None, description="A head of sales: a team they head.")
-    capacity: int = unsent(ge=0, le=MAX_COUNT)
+    capacity: int = unsent(ge=0, le=MAX_INT32)
     language: Text = unsent(max_length=8, description='"en", "ru", "bg", or "" (browser).')
     is_active: StrictBool = unsent(description="Nobody switches themselves off.")
 
@@ -210,7 +207,7 @@ def user_detail(request: HttpRequest, user_id: Id) -> User:
 )
 def user_add(request: HttpRequest, payload: UserIn) -> Status[User]:
     by = settings_user(request)
-    team = _pick(managed_teams(by), payload.team_id, "team_id", _("No such team."))
+    team = chosen(managed_teams(by), payload.team_id, "team_id", _("No such team."))
     return Status(201, _save_user(by, None, payload.model_dump(), team))
 
 
@@ -240,7 +237,7 @@ def user_change(request: HttpRequest, user_id: Id, payload: UserPatchIn) -> User
         }
         team = user.team
         if "team_id" in sent:
-            team = _pick(managed_teams(by), sent["team_id"], "team_id", _("No such team."))
+            team = chosen(managed_teams(by), sent["team_id"], "team_id", _("No such team."))
         return _save_user(by, user.pk, data, team)
 
 
@@ -270,7 +267,7 @@ class TeamPatchIn(PatchIn):
 
 
 def _head(by: User, head_id: int | None) -> User | None:
-    return _pick(_users_seen_by(by), head_id, "head_id", _("No such user."))
+    return chosen(_users_seen_by(by), head_id, "head_id", _("No such user."))
 
 
 @teams_router.get(
@@ -340,7 +337,7 @@ class PlanIn(BodyIn):
     team_id: Id | None = None
     month: IsoDate = Field(..., description="Any day of the month; stored as its first day.")
     revenue: Decimal = Field(Decimal(0), ge=0, max_digits=14, decimal_places=2)
-    deals: int = Field(0, ge=0, le=MAX_COUNT)
+    deals: int = Field(0, ge=0, le=MAX_INT32)
 
 
 class PlanPatchIn(PatchIn):
@@ -348,7 +345,7 @@ class PlanPatchIn(PatchIn):
     team_id: Id | None = None
     month: IsoDate = unsent(description="Any day of the month; stored as its first day.")
     revenue: Decimal = unsent(ge=0, max_digits=14, decimal_places=2)
-    deals: int = unsent(ge=0, le=MAX_COUNT)
+    deals: int = unsent(ge=0, le=MAX_INT32)
 
 
 def _save_plan(
@@ -359,14 +356,14 @@ def _save_plan(
     user = plan.user if plan is not None and "user_id" not in sent else None
     team = plan.team if plan is not None and "team_id" not in sent else None
     if user is None:
-        user = _pick(
+        user = chosen(
             managed_users(by).filter(is_active=True),
             data["user_id"],
             "user_id",
             _("No such user."),
         )
     if team is None:
-        team = _pick(managed_teams(by), data["team_id"], "team_id", _("No such team."))
+        team = chosen(managed_teams(by), data["team_id"], "team_id", _("No such team."))
     with fields_as_sent({"user": "user_id", "team": "team_id"}):
         return sales_plan_save(
             by=by,

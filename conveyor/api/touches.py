@@ -12,7 +12,7 @@ from ninja import Field, Query, Router, Schema, Status
 
 from conveyor.accounts.models import User
 from conveyor.api.auth import api_user
-from conveyor.api.errors import ApiError, fields_as_sent
+from conveyor.api.errors import ApiError, chosen, fields_as_sent
 from conveyor.api.pagination import DEFAULT_LIMIT, MAX_LIMIT, filtered, page
 from conveyor.api.types import BodyIn, Id, IsoDatetime, Text
 from conveyor.people.models import Person
@@ -204,12 +204,7 @@ def task_list(
 def task_add(request: HttpRequest, payload: TaskIn) -> Status[Task]:
     user = api_user(request)
     deal, person = _subject(user, payload.deal_id, payload.person_id)
-    assignee = user
-    if payload.assignee_id is not None:
-        found = User.objects.filter(pk=payload.assignee_id).first()
-        if found is None:
-            raise ApiError(422, _("No such user."), fields={"assignee_id": [_("Not found.")]})
-        assignee = found
+    assignee = chosen(User, payload.assignee_id, "assignee_id", _("No such user.")) or user
     with fields_as_sent({**SUBJECT_AS_SENT, "assignee": "assignee_id"}):
         task = task_schedule(
             by=user,

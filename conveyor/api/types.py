@@ -21,6 +21,10 @@ from pydantic import (
 
 # Ids and versions fit the databases' 64-bit integers; anything larger cannot name a row.
 MAX_INT = 2**63 - 1
+# The databases' 32-bit integer columns (IntegerField, PositiveIntegerField: counts, days) and
+# small ones (PositiveSmallIntegerField: positions, a step's number, a rule's order).
+MAX_INT32 = 2**31 - 1
+MAX_SMALL = 32767
 
 
 def _iso_only(value: Any) -> Any:

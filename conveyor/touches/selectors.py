@@ -24,6 +24,8 @@ from django.db.models import (
 )
 from django.db.models.expressions import RawSQL
 from django.db.models.functions import RowNumber
+from django.http import HttpRequest
+from django.urls import reverse
 from django.utils import timezone
 
 from conveyor.accounts.models import User
@@ -656,3 +658,11 @@ def cadence_steps(cadence: Cadence) -> QuerySet[CadenceStep]:
         .annotate(task_count=Count("tasks"))
         .order_by("position", "pk")
     )
+
+
+def calendar_feed_url(request: HttpRequest, user: User) -> str | None:
+    """The address of `user`'s task feed for calendar apps (`/calendar/<key>.ics`; whoever
+    has it can read the feed), or None before one is made."""
+    if not user.calendar_key:
+        return None
+    return request.build_absolute_uri(reverse("web:calendar-feed", args=[user.calendar_key]))

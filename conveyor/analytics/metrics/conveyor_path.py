@@ -64,6 +64,16 @@ def new_customer_deals(f: ReportFilter) -> QuerySet[Deal]:
     ).order_by()
 
 
+def first_buyers(f: ReportFilter) -> QuerySet[Person]:
+    """People whose first purchase falls in the window, from what each person keeps
+    (`Person.first_won_at`): the window's new customers when the filter selects every deal
+    (no filter on deals), read from the `person_customer_source` index."""
+    window = f.window
+    return Person.objects.filter(
+        first_won_at__gte=window.start, first_won_at__lt=window.end
+    ).order_by()
+
+
 def leads(f: ReportFilter) -> QuerySet[Person]:
     """People first recorded in the window that the filter selects (may repeat a person when
     the filter joins their deals: count distinct)."""
@@ -78,13 +88,10 @@ def _customers(f: ReportFilter) -> dict[str, int]:
     the window, DESIGN §4 "Repeat purchase rate", selected by that deal) and how far along the
     conveyor they have come up to now: bought again, referred a customer. Both are kept on
     the person (`Person.PURCHASE_FACTS`)."""
-    window = f.window
     if not f.deal_q():
-        # Every first purchase counts: each person keeps theirs, and the `person_customer`
-        # index answers the count alone (hence counting a column of it, not the id).
-        counts = Person.objects.filter(
-            first_won_at__gte=window.start, first_won_at__lt=window.end
-        ).aggregate(
+        # Every first purchase counts: each person keeps theirs, and the index answers the
+        # count alone (hence counting a column of it, not the id).
+        counts = first_buyers(f).aggregate(
             customers=Count("first_won_at"),
             repeat_customers=Count("first_won_at", filter=Q(repeat_won_at__isnull=False)),
             advocates=Count("first_won_at", filter=Q(referral_won_at__isnull=False)),

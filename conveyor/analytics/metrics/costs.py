@@ -56,11 +56,10 @@ from django.db.models import Count, Q, Sum
 from django.utils.translation import gettext_lazy as _
 
 from conveyor.analytics.filters import ReportFilter
-from conveyor.analytics.metrics.conveyor_path import leads, new_customer_deals
+from conveyor.analytics.metrics.conveyor_path import first_buyers, leads, new_customer_deals
 from conveyor.analytics.models import Expense
 from conveyor.analytics.queries import MS_PER_HOUR, count_rows, finished_stays, money, rate
 from conveyor.analytics.reports import Report, Table
-from conveyor.people.models import Person
 from conveyor.pipelines.models import Deal, DealStatus, Process, Stage
 from conveyor.touches.models import Touch
 
@@ -88,13 +87,10 @@ def _customers_by_source(f: ReportFilter) -> dict[str, int]:
     """The window's new customers (first won deal in it) per source, people without one left
     out."""
     if not f.deal_q():
-        # Every first purchase counts: each person keeps theirs (`Person.first_won_at`), and
-        # the `person_customer_source` index answers alone.
-        window = f.window
-        people = Person.objects.filter(first_won_at__gte=window.start, first_won_at__lt=window.end)
+        # Every first purchase counts: each person keeps theirs, and the index answers alone.
         return dict(
-            people.exclude(source="")
-            .order_by()
+            first_buyers(f)
+            .exclude(source="")
             .values("source")
             .annotate(n=Count("first_won_at"))
             .values_list("source", "n")

@@ -31,6 +31,7 @@ from conveyor.pipelines.models import DealStatus
 from conveyor.touches.models import ClosingStep, Outcome, Task, TouchKind
 from conveyor.touches.selectors import (
     agenda,
+    calendar_feed_url,
     calendar_owner,
     calendar_tasks,
     deal_is_stalled,
@@ -205,11 +206,7 @@ def _render(
         plan_task = _plan_task(user, request.GET.get("next_for"))
     if plan_task is not None and plan_form is None:
         plan_form = PlanNextForm(initial=_next_task_initial(now))
-    feed_url = (
-        request.build_absolute_uri(reverse("web:calendar-feed", args=[user.calendar_key]))
-        if user.calendar_key
-        else ""
-    )
+    feed_url = calendar_feed_url(request, user) or ""
     context = {
         "groups": groups,
         "page_alerts": page_alerts,
