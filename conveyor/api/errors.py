@@ -16,7 +16,7 @@ from django.db.models import Model, QuerySet
 from django.http import HttpResponse, JsonResponse
 from django.utils.translation import gettext as _
 
-from conveyor.core.errors import ServiceError
+from conveyor.core.errors import ServiceError, error_body
 
 STATUS_CODES = {
     400: "bad_request",
@@ -50,15 +50,6 @@ class ApiError(Exception):
         self.code = code or STATUS_CODES.get(status, "error")
         self.fields = fields or {}
         self.headers = headers or {}
-
-
-def error_body(
-    code: str, message: str, fields: dict[str, list[str]] | None = None
-) -> dict[str, Any]:
-    error: dict[str, Any] = {"code": code, "message": message}
-    if fields:
-        error["fields"] = fields
-    return {"error": error}
 
 
 def error_response(error: ApiError) -> HttpResponse:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Collection
+from typing import Any
 
 from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
 from django.db.models import Model
@@ -41,3 +42,14 @@ def full_clean_or_refuse(instance: Model, *, exclude: Collection[str] | None = N
         raise ServiceError(
             " ".join(problems), field=None if field == NON_FIELD_ERRORS else field
         ) from None
+
+
+def error_body(
+    code: str, message: str, fields: dict[str, list[str]] | None = None
+) -> dict[str, Any]:
+    """The API's one error shape (`conveyor.api.errors`); here so middleware below the API
+    answers in it too."""
+    error: dict[str, Any] = {"code": code, "message": message}
+    if fields:
+        error["fields"] = fields
+    return {"error": error}

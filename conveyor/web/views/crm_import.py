@@ -30,6 +30,7 @@ from django.views.decorators.http import require_GET, require_http_methods
 from conveyor.accounts.models import User
 from conveyor.accounts.permissions import can_manage_settings
 from conveyor.core.errors import ServiceError
+from conveyor.core.uploads import declared_file_size
 from conveyor.intake.crm_import.planning import PERSON_EXISTING, Plan
 from conveyor.intake.crm_import.profiles import FIELD_LABELS, PROFILES
 from conveyor.intake.crm_import.reading import ImportFileError, check_size, read_table_file
@@ -42,8 +43,6 @@ KEEP_UPLOADS = 5  # per session; older uploads are forgotten and their files rem
 STALE_SECONDS = 24 * 3600  # files left behind are removed after a day
 PREVIEW_ROWS = 5
 SHOW_ROWS = 100
-# Room for the multipart envelope and the other fields around the file itself.
-UPLOAD_OVERHEAD = 64 * 1024
 
 
 def _importer(request: HttpRequest) -> User:
@@ -110,7 +109,7 @@ def upload(request: HttpRequest) -> HttpResponse:
         return render(request, "web/imports/upload.html", {"form": CrmUploadForm()})
     try:
         # An oversize upload is refused by its declared length, before it is read.
-        check_size(int(request.META.get("CONTENT_LENGTH") or 0) - UPLOAD_OVERHEAD)
+        check_size(declared_file_size(request))
     except ImportFileError as error:
         context = {"form": CrmUploadForm(), "error": error.message}
         return render(request, "web/imports/upload.html", context, status=400)
