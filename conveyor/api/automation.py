@@ -49,6 +49,7 @@ from conveyor.automation.models import (
     EmailTemplate,
     Trigger,
     WebhookEndpoint,
+    WebhookEvent,
 )
 from conveyor.automation.selectors import (
     managed_rules,
@@ -586,7 +587,7 @@ class WebhookOut(Schema):
     id: int
     name: str
     url: str
-    events: list[str] = Field(description="Trigger values it is told about; empty: every event.")
+    events: list[str] = Field(description="Events it is told about; empty: every event.")
     is_active: bool
     created_at: IsoDatetime
     secret_end: str = Field(
@@ -613,7 +614,12 @@ class WebhookIn(BodyIn):
             "(private, local, reserved) are refused."
         ),
     )
-    events: list[Trigger] = Field([], max_length=50, description="None: every event.")
+    events: list[WebhookEvent] = Field(
+        [],
+        max_length=50,
+        description="None: every event. Time-based triggers reach a webhook through a rule's "
+        "`call_webhook` action.",
+    )
     is_active: StrictBool = True
 
 
@@ -622,7 +628,7 @@ class WebhookPatch(PatchIn):
 
     name: Text = unsent(min_length=1, max_length=120)
     url: Text = unsent(min_length=1, max_length=500)
-    events: list[Trigger] = unsent(max_length=50)
+    events: list[WebhookEvent] = unsent(max_length=50)
     is_active: StrictBool = unsent()
 
 

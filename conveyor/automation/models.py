@@ -26,6 +26,19 @@ class Trigger(models.TextChoices):
     DEAL_ROTTING = "deal_rotting", _("Deal rotting in its stage")
 
 
+class WebhookEvent(models.TextChoices):
+    """The triggers a webhook endpoint can subscribe to: those told to every subscriber as they
+    happen (engine.on_deal_changed, on_lead_received). The time-based ones (no touch, task
+    overdue, rotting) are looked for only for the rules that ask; such a rule's "call a webhook"
+    action is how they reach an endpoint."""
+
+    LEAD_RECEIVED = Trigger.LEAD_RECEIVED.value, Trigger.LEAD_RECEIVED.label
+    DEAL_CREATED = Trigger.DEAL_CREATED.value, Trigger.DEAL_CREATED.label
+    STAGE_ENTERED = Trigger.STAGE_ENTERED.value, Trigger.STAGE_ENTERED.label
+    DEAL_WON = Trigger.DEAL_WON.value, Trigger.DEAL_WON.label
+    DEAL_LOST = Trigger.DEAL_LOST.value, Trigger.DEAL_LOST.label
+
+
 class Action(models.TextChoices):
     CREATE_TASK = "create_task", _("Create a task")
     START_CADENCE = "start_cadence", _("Start a cadence")
@@ -251,7 +264,7 @@ class WebhookEndpoint(models.Model):
     name = models.CharField(_("name"), max_length=120)
     url = models.URLField(_("URL"), max_length=500)
     secret = models.CharField(_("signing secret"), max_length=128)
-    # Event names this endpoint wants (Trigger values); empty = every event.
+    # Event names this endpoint wants (WebhookEvent values); empty = every event.
     events = models.JSONField(_("events"), default=list, blank=True)
     is_active = models.BooleanField(_("active"), default=True)
     created_at = models.DateTimeField(_("created"), default=timezone.now)

@@ -187,7 +187,7 @@ def webhook_endpoint_save(
     """Register an endpoint (`endpoint_id` None), with a random signing secret read from the
     returned endpoint, or change its name, address, events and whether it is called (owners
     and heads; `by` None is the server operator). The URL goes through the SSRF guard
-    (`webhooks.url_check`) now and again on every delivery; `events` are Trigger values,
+    (`webhooks.url_check`) now and again on every delivery; `events` are WebhookEvent values,
     none = every event. The secret never changes here: see `webhook_secret_rotate`."""
     require_settings_access(by, _("Only owners and heads of sales may set up webhooks."))
     endpoint, before = audit_editing(

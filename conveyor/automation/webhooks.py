@@ -43,7 +43,13 @@ from django.utils.translation import gettext as _
 from conveyor.accounts.models import User
 from conveyor.accounts.permissions import require_settings_access
 from conveyor.automation.attempts import claim, fail, succeed
-from conveyor.automation.models import JobStatus, Trigger, WebhookDelivery, WebhookEndpoint
+from conveyor.automation.models import (
+    JobStatus,
+    Trigger,
+    WebhookDelivery,
+    WebhookEndpoint,
+    WebhookEvent,
+)
 from conveyor.automation.tasks import webhook_deliver_job
 from conveyor.core.errors import ServiceError
 from conveyor.core.fields import max_length
@@ -641,12 +647,16 @@ def webhook_endpoint_clean(
     url_check(url)  # UnsafeTarget / UnresolvableHost already name field="url"
 
     wanted = list(dict.fromkeys(events))
-    unknown = [event for event in wanted if event not in Trigger.values]
+    unknown = [event for event in wanted if event not in WebhookEvent.values]
     if unknown:
-        raise ServiceError(
-            _("Unknown events: %(events)s.") % {"events": ", ".join(map(str, unknown))},
-            field="events",
-        )
+        if all(event in Trigger.values for event in unknown):
+            message = _(
+                "Not told to subscribers: %(events)s. A time-based trigger reaches a webhook "
+                "through an automation rule's “Call an outgoing webhook” action."
+            )
+        else:
+            message = _("Unknown events: %(events)s.")
+        raise ServiceError(message % {"events": ", ".join(map(str, unknown))}, field="events")
 
     if secret is None:
         secret = secrets.token_urlsafe(32)
@@ -667,9 +677,9 @@ def webhook_endpoint_create(
     events: Sequence[str],
     secret: str | None = None,
 ) -> WebhookEndpoint:
-    """Register an endpoint (owners and heads). `events` are Trigger values, none = every event;
-    without `secret` a random one is made — read it from the returned endpoint to give to the
-    receiver."""
+    """Register an endpoint (owners and heads). `events` are WebhookEvent values, none = every
+    event; without `secret` a random one is made — read it from the returned endpoint to give to
+    the receiver."""
     require_settings_access(by, _("Only owners and heads of sales may set up webhooks."))
     name, url, wanted, secret = webhook_endpoint_clean(
         name=name, url=url, events=events, secret=secret

@@ -38,6 +38,12 @@ def audit_entries(instance: Model) -> QuerySet[AuditEntry]:
     )
 
 
+def audit_latest_id(instance: Model) -> int:
+    """The id of the record's newest entry, 0 if none: a stamp that changes with every saved
+    change, which an edit form carries to tell whether someone saved in between."""
+    return audit_entries(instance).values_list("id", flat=True).first() or 0
+
+
 @dataclass(frozen=True)
 class AuditLine:
     """One changed field: its label and the old and new values as text. `kept` is False for

@@ -83,14 +83,27 @@ def _label(relation: ForeignObjectRel) -> str:
     return str(capfirst(relation.related_model._meta.verbose_name_plural))  # type: ignore[union-attr]
 
 
-def _search(query: str) -> Q:
-    """Name or e-mail containing `query`, or a phone containing its digits (a leading trunk 0
-    dropped, so 0888 123 456 finds +359888123456) or equal to it normalised."""
-    match = Q(name__icontains=query) | Q(email__icontains=query)
-    digits = re.sub(r"\D", "", query).lstrip("0")
-    if len(digits) >= 3:
-        match |= Q(phone__contains=digits) | Q(phone=normalize_phone(query))
-    return match
+# Fewer digits than this in a search are not looked for in phone numbers.
+MIN_PHONE_DIGITS = 4
+
+
+def person_search_q(term: str, *, prefix: str = "") -> Q:
+    """A person whose name or e-mail contains `term`, or whose phone contains its digits;
+    `prefix` reaches the person from another model ("person__").
+
+    Phones are stored in E.164, so "0888 100 200" is also tried without its trunk zero
+    ("888100200") and, when it parses in the account's region, as the full number.
+    """
+    found = Q(**{f"{prefix}name__icontains": term}) | Q(**{f"{prefix}email__icontains": term})
+    digits = re.sub(r"\D", "", term)
+    if len(digits) >= MIN_PHONE_DIGITS:
+        for part in {digits, digits.lstrip("0")}:
+            if len(part) >= MIN_PHONE_DIGITS:
+                found |= Q(**{f"{prefix}phone__contains": part})
+        normalised = normalize_phone(term)
+        if normalised.startswith("+"):
+            found |= Q(**{f"{prefix}phone": normalised})
+    return found
 
 
 def merge_candidates(
@@ -103,7 +116,7 @@ def merge_candidates(
     picked_ids = [pk for pk in include if pk]
     wanted = Q(pk__in=picked_ids)
     if query:
-        wanted |= _search(query)
+        wanted |= person_search_q(query)
     elif not picked_ids:
         return Person.objects.none()
     picked = (
@@ -235,7 +248,7 @@ def people_list(
     `pipelines.selectors.people_list_lifecycle` adds and filters it."""
     people = people_for(user)
     if search.strip():
-        people = people.filter(_search(search.strip()))
+        people = people.filter(person_search_q(search.strip()))
     if unowned:
         people = people.filter(owner__isnull=True)
     elif owner_id is not None:

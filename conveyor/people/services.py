@@ -149,18 +149,12 @@ def person_referrals_refresh(*, person_ids: Collection[int | None] | None) -> No
     people.update(referral_won_at=Subquery(earliest))
 
 
-@transaction.atomic
-def person_link_referral(*, person_id: int, referred_by_id: int, by: User | None) -> Person:
-    """Record that `referred_by` brought `person`. Refuses self-referral and cycles."""
-    if person_id == referred_by_id:
+def referral_check(*, person: Person, referrer: Person) -> None:
+    """Refuse `referrer` as whoever brought `person` when that would close a loop: the person
+    themselves, or anyone `person` already stands above in the referral chain. Also the person
+    admin's check, so no path writes a cycle the reports would walk forever."""
+    if person.pk is not None and referrer.pk == person.pk:
         raise ServiceError(_("A person cannot refer themselves."), field="referred_by")
-    try:
-        person = Person.objects.select_for_update().get(pk=person_id)
-        referrer = Person.objects.get(pk=referred_by_id)
-    except Person.DoesNotExist as exc:
-        raise ServiceError(_("This person does not exist."), field="referred_by") from exc
-    if by is not None:
-        require_owner_access(by, person.owner)
     # Walk up the referrer's chain: finding `person` there would make a cycle.
     seen: set[int] = set()
     current: Person | None = referrer
@@ -173,6 +167,21 @@ def person_link_referral(*, person_id: int, referred_by_id: int, by: User | None
             )
         seen.add(current.pk)
         current = current.referred_by
+
+
+@transaction.atomic
+def person_link_referral(*, person_id: int, referred_by_id: int, by: User | None) -> Person:
+    """Record that `referred_by` brought `person`. Refuses self-referral and cycles."""
+    if person_id == referred_by_id:
+        raise ServiceError(_("A person cannot refer themselves."), field="referred_by")
+    try:
+        person = Person.objects.select_for_update().get(pk=person_id)
+        referrer = Person.objects.get(pk=referred_by_id)
+    except Person.DoesNotExist as exc:
+        raise ServiceError(_("This person does not exist."), field="referred_by") from exc
+    if by is not None:
+        require_owner_access(by, person.owner)
+    referral_check(person=person, referrer=referrer)
     before = audit_snapshot(person)
     earlier = person.referred_by_id
     person.referred_by = referrer

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import re
 from dataclasses import dataclass, field
 from decimal import Decimal
 from itertools import chain
@@ -30,9 +29,9 @@ from django.utils import timezone
 
 from conveyor.accounts.models import User
 from conveyor.accounts.permissions import scope, visible_q
-from conveyor.core.phones import normalize_phone
 from conveyor.core.timewindow import start_of_day
 from conveyor.people.models import Person
+from conveyor.people.selectors import person_search_q
 from conveyor.pipelines.models import (
     Deal,
     DealStatus,
@@ -98,28 +97,6 @@ class BoardFilter:
         if self.search.strip():
             q &= person_search_q(self.search.strip(), prefix="person__")
         return q
-
-
-# Fewer digits than this in a search are not looked for in phone numbers.
-MIN_PHONE_DIGITS = 4
-
-
-def person_search_q(term: str, *, prefix: str = "") -> Q:
-    """A person whose name or e-mail contains `term`, or whose phone contains its digits.
-
-    Phones are stored in E.164, so "0888 100 200" is also tried without its trunk zero
-    ("888100200") and, when it parses in the account's region, as the full number.
-    """
-    found = Q(**{f"{prefix}name__icontains": term}) | Q(**{f"{prefix}email__icontains": term})
-    digits = re.sub(r"\D", "", term)
-    if len(digits) >= MIN_PHONE_DIGITS:
-        for part in {digits, digits.lstrip("0")}:
-            if len(part) >= MIN_PHONE_DIGITS:
-                found |= Q(**{f"{prefix}phone__contains": part})
-        normalised = normalize_phone(term)
-        if normalised.startswith("+"):
-            found |= Q(**{f"{prefix}phone": normalised})
-    return found
 
 
 @dataclass

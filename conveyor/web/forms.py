@@ -8,12 +8,13 @@ from typing import Any
 
 from django import forms
 from django.db.models import Model, Q, QuerySet
-from django.http import QueryDict
+from django.http import HttpRequest, QueryDict
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import pgettext_lazy
 
 from conveyor.accounts.models import Role, Team, TokenKind, TokenScope, User
 from conveyor.core.errors import ServiceError
+from conveyor.core.selectors import audit_latest_id
 from conveyor.intake.crm_import.profiles import FIELDS, PROFILES
 from conveyor.intake.embed import FORM_FIELD_CHOICES
 from conveyor.intake.models import Lead, LeadChannel, default_form_fields
@@ -52,6 +53,28 @@ def add_service_error(form: forms.BaseForm, error: ServiceError) -> None:
     """Show a service's refusal on the field it names, or above the form."""
     field = error.field if error.field in form.fields else None
     form.add_error(field, error.message)
+
+
+def edit_conflict(request: HttpRequest, form: forms.BaseForm, record: Model | None) -> int:
+    """The record's stamp (the id of its newest audit entry) for the page's hidden `seen`.
+
+    A form sends every field, so saving it over someone's later change would silently put
+    back the values its page showed. When the posted `seen` is older than the stamp, the form
+    gets a note above it and is invalid (nothing saved); shown again with the posted values
+    and the new stamp, the next save is the user's informed choice. A post without `seen`
+    (a script) is left alone."""
+    latest = audit_latest_id(record) if record is not None else 0
+    seen = request.POST.get("seen") if request.method == "POST" else None
+    if record is not None and form.is_bound and seen is not None and seen != str(latest):
+        form.add_error(
+            None,
+            _(
+                "Someone saved this record after you opened it; nothing was saved. "
+                "Its history shows what changed. Check the values below and save again "
+                "to keep yours."
+            ),
+        )
+    return latest
 
 
 class DealActionForm(forms.Form):

@@ -26,8 +26,8 @@ from conveyor.automation.models import (
     AutomationRule,
     BodyFormat,
     EmailTemplate,
-    Trigger,
     WebhookEndpoint,
+    WebhookEvent,
 )
 from conveyor.core.errors import ServiceError
 from conveyor.intake.models import (
@@ -707,10 +707,13 @@ class WebhookForm(SettingsForm):
     )
     events = forms.MultipleChoiceField(
         label=_("Events"),
-        choices=Trigger.choices,
+        choices=WebhookEvent.choices,
         required=False,
         widget=forms.CheckboxSelectMultiple,
-        help_text=_("None ticked: every event."),
+        help_text=_(
+            "None ticked: every event. Time-based triggers (no touch, task overdue, rotting) "
+            "reach a webhook through an automation rule's “Call an outgoing webhook” action."
+        ),
     )
 
     class Meta:

@@ -74,6 +74,16 @@ def test_unknown_events_are_refused_on_the_events(cast: Cast) -> None:
     assert error.value.field == "events"
 
 
+def test_a_time_based_trigger_is_refused_and_says_how_it_reaches_a_webhook(cast: Cast) -> None:
+    # Nothing tells subscribers about them: only a rule's "call a webhook" action sends them.
+    for event in ("no_touch", "task_overdue", "deal_rotting"):
+        with pytest.raises(ServiceError) as error:
+            _save(cast.owner, events=["deal_won", event])
+        assert error.value.field == "events"
+        assert "Call an outgoing webhook" in error.value.message
+    assert not WebhookEndpoint.objects.exists()
+
+
 def test_a_change_keeps_the_secret(cast: Cast) -> None:
     endpoint = _save(cast.owner)
     secret = endpoint.secret

@@ -6,14 +6,13 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 import pytest
-from django.test import Client
-from django.urls import reverse
 
 from conveyor.people.models import Person
 from conveyor.people.services import person_link_referral, person_merge
 from conveyor.pipelines.models import Pipeline
 from conveyor.pipelines.services import deal_reopen, deal_win
 from conveyor.pipelines.tests.support import assert_purchase_facts, hours, open_deal
+from conveyor.testing.admin import admin_save
 from conveyor.testing.factories import PersonFactory
 
 if TYPE_CHECKING:
@@ -81,24 +80,7 @@ def test_a_referral_changed_in_the_admin_moves_the_referred_customer(
     rita, rosa = PersonFactory(), PersonFactory()
     friend = PersonFactory(referred_by=rita, owner=cast.manager)
     _buy(friend, pipeline, 5)
-    cast.owner.is_staff = cast.owner.is_superuser = True
-    cast.owner.save()
-    admin = Client()
-    admin.force_login(cast.owner)
-    url = reverse("admin:people_person_change", args=[friend.pk])
-    form = admin.get(url).context["adminform"].form
-    data = {
-        name: value
-        for name, value in form.initial.items()
-        if value is not None and name in form.fields
-    }
-    data.update(
-        referred_by=str(rosa.pk),
-        created_at_0=friend.created_at.date().isoformat(),
-        created_at_1=friend.created_at.time().strftime("%H:%M:%S"),
-    )
-    data.pop("created_at", None)
-    answer = admin.post(url, data)
+    answer = admin_save(cast.owner, friend, referred_by=str(rosa.pk))
     assert answer.status_code == 302, answer.content[:2000]
     assert (_facts(rita)[2], _facts(rosa)[2]) == (None, hours(5))
     assert_purchase_facts()

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import pytest
@@ -9,7 +10,7 @@ from pytest_django import Settings
 
 from conftest import Cast
 from conveyor.intake.models import LeadForm
-from conveyor.intake.services import form_create
+from conveyor.intake.services import form_create, form_update
 from conveyor.pipelines.models import Pipeline
 from conveyor.testing.factories import pipeline_with_stages
 
@@ -195,3 +196,32 @@ def test_saving_keeps_a_pipeline_switched_off_since(
     assert response.status_code == 302
     form.refresh_from_db()
     assert (form.pipeline_id, form.thank_you_text) == (pipeline.pk, "New text")
+
+
+def test_a_save_over_a_later_change_is_shown_again_and_saves_nothing(
+    cast: Cast, form: LeadForm, pipeline: Pipeline
+) -> None:
+    client = _logged_in(cast.owner)
+    page = client.get(_edit_url(form)).content.decode()
+    opened = re.search(r'name="seen" value="(\d+)"', page)
+    assert opened is not None
+    # Meanwhile the head renames the form.
+    form_update(
+        form_id=form.pk,
+        by=cast.head,
+        name="Contact (head)",
+        segment=form.segment,
+        pipeline=form.pipeline,
+        fields=form.fields,
+        thank_you_text=form.thank_you_text,
+        redirect_url=form.redirect_url,
+        min_fill_seconds=form.min_fill_seconds,
+        is_active=form.is_active,
+    )
+
+    answer = client.post(_edit_url(form), _post(form, pipeline, seen=opened.group(1)))
+
+    assert answer.status_code == 400
+    assert "Someone saved this record after you opened it" in answer.content.decode()
+    form.refresh_from_db()
+    assert (form.name, form.thank_you_text) == ("Contact (head)", "Thanks!")

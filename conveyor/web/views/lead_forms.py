@@ -21,6 +21,7 @@ from conveyor.web.forms import (
     WebFormCreateForm,
     WebFormEditForm,
     add_service_error,
+    edit_conflict,
 )
 
 
@@ -88,6 +89,7 @@ def form_edit(request: HttpRequest, pk: int) -> HttpResponse:
     user = _manager_of_forms(request)
     form = _form_or_404(user, pk)
     edit = WebFormEditForm(request.POST or None, initial=WebFormEditForm.initial_for(form))
+    seen = edit_conflict(request, edit, form)
     if request.method == "POST" and edit.is_valid():
         data = edit.cleaned_data
         try:
@@ -109,4 +111,5 @@ def form_edit(request: HttpRequest, pk: int) -> HttpResponse:
             messages.success(request, _("Form saved."))
             return redirect("web:lead-form", pk=form.pk)
     status = 400 if request.method == "POST" else 200
-    return render(request, "web/forms/edit.html", {"form": form, "edit": edit}, status=status)
+    context = {"form": form, "edit": edit, "seen": seen}
+    return render(request, "web/forms/edit.html", context, status=status)

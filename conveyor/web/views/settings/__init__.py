@@ -28,7 +28,7 @@ from conveyor.accounts.models import User
 from conveyor.accounts.permissions import can_manage_settings
 from conveyor.core.errors import ServiceError
 from conveyor.core.selectors import audit_history
-from conveyor.web.forms import add_service_error
+from conveyor.web.forms import add_service_error, edit_conflict
 
 M = TypeVar("M", bound=Model)
 
@@ -65,18 +65,25 @@ def form_page(
     on to `then(record)` with the `saved` message; a service's refusal is shown on the field it
     names and nothing is saved (400). Without `then` the browser goes back to `context["back"]`
     (the section's list, as a rule). A GET just shows the form, with the record's history of
-    changes when there is a record (`context["record"]`)."""
+    changes when there is a record (`context["record"]`).
+
+    The form of a record carries `seen`, its stamp when the page was drawn: a save over
+    someone's later change is shown again instead (`edit_conflict`).
+    """
+    record = context.get("record")
+    seen = edit_conflict(request, form, record)
     if request.method == "POST" and form.is_valid():
         try:
-            record = save(form.cleaned_data)
+            saved_record = save(form.cleaned_data)
         except ServiceError as error:
             add_service_error(form, error)
         else:
             messages.success(request, saved)
-            return redirect(then(record) if then is not None else context["back"])
+            return redirect(then(saved_record) if then is not None else context["back"])
     page = {**context, "form": form}
-    if context.get("record") is not None:
-        page["history"] = audit_history(context["record"])
+    if record is not None:
+        page["history"] = audit_history(record)
+        page["seen"] = seen
     return render(request, template, page, status=400 if request.method == "POST" else 200)
 
 
