@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 from collections import defaultdict
+from collections.abc import Collection
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from typing import Any
@@ -138,12 +139,14 @@ def _text(
     return str(value)
 
 
-def _lines(model: type[Model], entry: AuditEntry, labels: dict[Any, str]) -> list[AuditLine]:
+def _lines(
+    model: type[Model], entry: AuditEntry, labels: dict[Any, str], withheld: Collection[str]
+) -> list[AuditLine]:
     lines = []
     for name, pair in (entry.changes or {}).items():
         field = _field(model, name)
         label = capfirst(str(field.verbose_name)) if field is not None else name
-        if pair is None:
+        if pair is None or name in withheld:
             lines.append(AuditLine(field=label, old="", new="", kept=False))
             continue
         old, new = [*pair, None, None][:2]
@@ -157,8 +160,12 @@ def _lines(model: type[Model], entry: AuditEntry, labels: dict[Any, str]) -> lis
     return lines
 
 
-def audit_history(instance: Model, *, limit: int = AUDIT_HISTORY_LIMIT) -> AuditHistory:
+def audit_history(
+    instance: Model, *, limit: int = AUDIT_HISTORY_LIMIT, withheld: Collection[str] = ()
+) -> AuditHistory:
     """The record's last `limit` entries with each change as text, and the total count.
+    The fields in `withheld` are shown as changed without their values: a foreign key to a
+    record the viewer may not see, which would otherwise be named.
 
     A fixed number of queries: the count, the entries with their actors, and one per kind of
     record their foreign keys name (stages, users, ...), whatever the number of entries.
@@ -169,6 +176,8 @@ def audit_history(instance: Model, *, limit: int = AUDIT_HISTORY_LIMIT) -> Audit
     model = model_of(instance)
     labels = _labels(model, page)
     return AuditHistory(
-        items=[AuditItem(entry=entry, lines=_lines(model, entry, labels)) for entry in page],
+        items=[
+            AuditItem(entry=entry, lines=_lines(model, entry, labels, withheld)) for entry in page
+        ],
         total=total,
     )

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from django.db.models import Count, Q, QuerySet
+from django.db.models import Count, Exists, OuterRef, Q, QuerySet
 
 from conveyor.accounts.models import Role, User
 from conveyor.accounts.permissions import can_manage_settings, visible_q
@@ -13,18 +13,27 @@ from conveyor.intake.models import (
     QualificationQuestion,
     RoutingRule,
 )
+from conveyor.people.models import Person
+from conveyor.people.selectors import people_for
 from conveyor.pipelines.models import DealStatus
 
 
 def inbox(user: User) -> QuerySet[Lead]:
-    """Leads waiting in the (shared) inbox, newest first, with person and segment joined."""
+    """Leads waiting in the (shared) inbox, newest first, with person and segment joined.
+    The inbox is shared, but the person intake matched a lead to may be a colleague's client:
+    `person_visible` says whether `user` may see them (else they are not named)."""
     if not user.is_active:
         return Lead.objects.none()
     return (
         Lead.objects.filter(status=LeadStatus.INBOX)
         .select_related("person", "segment", "routed_owner", "routed_pipeline")
+        .annotate(person_visible=_person_visible(user))
         .order_by("-received_at", "-pk")
     )
+
+
+def _person_visible(user: User) -> Exists:
+    return Exists(people_for(user).filter(pk=OuterRef("person_id")))
 
 
 def inbox_count(user: User) -> int:
@@ -48,6 +57,33 @@ def leads_for(user: User) -> QuerySet[Lead]:
     if not visible:  # everything (an empty Q would vanish from the OR below)
         return Lead.objects.all()
     return Lead.objects.filter(Q(status=LeadStatus.INBOX) | visible)
+
+
+def lead_detail(user: User, pk: int) -> Lead | None:
+    """The lead `pk` if `user` may see it (`leads_for`), else None, with what its page shows
+    joined: person, deal (its pipeline and stage), segment, web form and routing. Its person
+    may still be someone `user` may not see (a lead of a colleague's client), so it is
+    annotated with `person_visible`."""
+    return (
+        leads_for(user)
+        .filter(pk=pk)
+        .select_related(
+            "person",
+            "deal__pipeline",
+            "deal__stage",
+            "segment",
+            "form",
+            "routed_owner",
+            "routed_pipeline",
+        )
+        .annotate(person_visible=_person_visible(user))
+        .first()
+    )
+
+
+def person_leads(user: User, person: Person) -> QuerySet[Lead]:
+    """The leads of `person` that `user` may see (`leads_for`), newest first: one query."""
+    return leads_for(user).filter(person=person).order_by("-received_at", "-pk")
 
 
 def active_form(key: str) -> LeadForm | None:

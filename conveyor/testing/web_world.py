@@ -124,6 +124,10 @@ PRIVATE_KEYS = (
     "task.title",
     "audit.note",
     "token.name",
+    "accepted_lead.name",
+    "accepted_lead.note",
+    "accepted_lead.company",
+    "accepted_lead.utm_source",
 )
 
 
@@ -163,6 +167,7 @@ class WebWorld:
     task: Task
     owner_task: Task
     lead: Lead
+    accepted_lead: Lead
     token: ApiToken
     texts: dict[str, str]
     label: Label
@@ -498,6 +503,17 @@ def build_world(
     lead.refresh_from_db()
     accepted = lead_receive(channel=LeadChannel.MANUAL, name="Accepted", phone="+359888000666")
     lead_accept(lead_id=accepted.pk, by=owner, pipeline=pipeline, owner=manager)
+    # Its texts are the manager's (the lead page is theirs, not the outsider's): painted after
+    # accepting, so the person and deal it opened keep their own plain names.
+    p.paint(accepted, "accepted_lead", "name")
+    Lead.objects.filter(pk=accepted.pk).update(
+        payload={
+            "note": p.say("accepted_lead.note", LONG_TEXT),
+            "company": p.say("accepted_lead.company", 200),
+        },
+        utm={"utm_source": p.say("accepted_lead.utm_source", 128)},
+    )
+    accepted.refresh_from_db()
 
     # --- Texts of an export from another CRM, uploaded on the import screens (`import_file`) ---
     for key in ("import.column", "import.title", "import.person", "import.refused"):
@@ -543,6 +559,7 @@ def build_world(
         task=task,
         owner_task=owner_task,
         lead=lead,
+        accepted_lead=accepted,
         token=token,
         texts=p.texts,
         label=label,
@@ -1245,6 +1262,7 @@ def routes() -> dict[str, RouteUse]:
                 },
             ),
         ),
+        "web:lead": RouteUse(_at("web:lead", lambda w: (w.accepted_lead.pk,))),
         "web:lead-action": RouteUse(
             _at("web:lead-action", lambda w: (w.lead.pk, "accept")),
             _post_at(

@@ -49,6 +49,7 @@ urlpatterns = [
     path("deals/<int:pk>/<slug:action>/", deals.deal_action, name="deal-action"),
     path("inbox/", intake.inbox_view, name="inbox"),
     path("inbox/bulk/", intake.leads_bulk, name="inbox-bulk"),
+    path("inbox/<int:pk>/", intake.lead_page, name="lead"),
     path("inbox/<int:pk>/<slug:action>/", intake.lead_action, name="lead-action"),
     path("leads/new/", intake.lead_new, name="lead-new"),
     path("dashboard/", reports.dashboard_view, name="dashboard"),

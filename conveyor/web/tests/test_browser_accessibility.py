@@ -20,6 +20,7 @@ from django.conf import settings
 from django.urls import reverse
 
 from conveyor.accounts.models import User
+from conveyor.intake.models import Lead
 from conveyor.intake.services import form_create
 from conveyor.people.models import Person
 from conveyor.pipelines.models import Deal, DealStatus, Pipeline
@@ -91,12 +92,14 @@ def _screens() -> list[tuple[str, str]]:
     person = Person.objects.filter(deals__status=DealStatus.OPEN).order_by("pk").first()
     pipeline = Pipeline.objects.get(name=PIPELINE)
     user = User.objects.get(email="boss@example.com")
-    assert deal and person
+    lead = Lead.objects.order_by("pk").first()
+    assert deal and person and lead
     year = f"pipeline_id={pipeline.pk}&date_from=2026-01-01&date_to=2027-01-01"
     return [
         ("dashboard", reverse("web:dashboard")),
         ("inbox", reverse("web:inbox")),
         ("new lead", reverse("web:lead-new")),
+        ("lead page", reverse("web:lead", args=[lead.pk])),
         ("agenda", reverse("web:agenda")),
         ("needs attention", reverse("web:attention")),
         ("board", reverse("web:board")),

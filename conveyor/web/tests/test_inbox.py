@@ -203,3 +203,20 @@ def test_bulk_person_id_goes_with_merge_into_only(
     assert response.context["errors"] == [error]
     assert Lead.objects.get(pk=lead.pk).status == LeadStatus.INBOX
     assert Deal.objects.count() == 0
+
+
+def test_a_colleagues_client_matched_by_intake_is_not_named_in_the_inbox(
+    cast: Cast, pipeline: Pipeline
+) -> None:
+    known = PersonFactory(name="Quiet Client", phone="+359888123456", owner=cast.outsider)
+    lead = _lead(pipeline, name="Caller")
+    assert lead.person_id == known.pk
+
+    html = _client_for(cast.manager).get(reverse("web:inbox")).content.decode()
+    assert "Quiet Client" not in html
+    assert "A colleague's client" in html
+    assert f"keep={known.pk}" not in html
+    assert f'id="merge-{lead.pk}" placeholder="Person id" value=""' in html
+    # Whoever may see the client is told who it is, as before.
+    html = _client_for(cast.outsider).get(reverse("web:inbox")).content.decode()
+    assert f"#{known.pk} Quiet Client" in html

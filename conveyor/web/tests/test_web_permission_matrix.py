@@ -163,6 +163,8 @@ MATRIX: dict[str, Rule] = {
     # The inbox is shared; accepting a lead for the manager is not the outsider's to do.
     "web:inbox": Rule(ALL),
     "web:inbox-bulk": Rule(POST_ONLY, each(done(), done(), done(), refused(302), LOGIN)),
+    # A handled lead is seen with its deal: the manager's lead is missing for the outsider.
+    "web:lead": Rule(RECORD),
     "web:lead-action": Rule(POST_ONLY, each(done(), done(), done(), refused(400), LOGIN)),
     "web:lead-new": Rule(ALL, users(done())),
     "web:people": Rule(ALL),

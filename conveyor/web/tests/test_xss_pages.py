@@ -60,6 +60,7 @@ FORMULAS = {
 # Texts the world writes that no page shows, and why.
 NOT_SHOWN = {
     "hypothesis.description": "the hypotheses report names a hypothesis by its title",
+    # The lead page shows both; the walk opens it for the accepted lead (`accepted_lead.*`).
     "lead.company": "the inbox does not show it (it stays in the lead's payload, for the API)",
     "lead.utm_source": "the inbox does not show a lead's UTM (the person page shows theirs)",
 }

@@ -1,4 +1,7 @@
-"""The inbox (shared intake) and the quick new-lead form. Services do the work."""
+"""The inbox (shared intake), a lead's page and the quick new-lead form. Services do the work.
+
+A lead's page is fetched through the access rule (`lead_detail`, on `leads_for`): whoever may
+not see the lead gets 404, as for a missing one. Its actions stay in the inbox."""
 
 from __future__ import annotations
 
@@ -14,9 +17,10 @@ from django.views.decorators.http import require_POST
 
 from conveyor.accounts.models import User
 from conveyor.core.errors import ServiceError
+from conveyor.core.selectors import audit_history
 from conveyor.intake import services
-from conveyor.intake.models import LeadChannel
-from conveyor.intake.selectors import inbox
+from conveyor.intake.models import Lead, LeadChannel, LeadStatus
+from conveyor.intake.selectors import inbox, lead_detail
 from conveyor.web.forms import (
     LeadActionForm,
     LeadBulkForm,
@@ -42,6 +46,35 @@ def _render_inbox(
 @login_required
 def inbox_view(request: HttpRequest) -> HttpResponse:
     return _render_inbox(request)
+
+
+def _utm(lead: Lead) -> list[tuple[str, str]]:
+    """The lead's UTM tags as (name, value) text pairs, in the order they came; a pair list
+    rather than the dict itself, whose keys a template would mistake for attributes."""
+    utm = lead.utm if isinstance(lead.utm, dict) else {}
+    return [(str(name), str(value)) for name, value in utm.items() if value not in (None, "")]
+
+
+@login_required
+def lead_page(request: HttpRequest, pk: int) -> HttpResponse:
+    """One lead: what came in, where routing sent it, what became of it and its history."""
+    user: User = request.user  # type: ignore[assignment]
+    lead = lead_detail(user, pk)
+    if lead is None:
+        raise Http404
+    payload = lead.payload if isinstance(lead.payload, dict) else {}
+    context = {
+        "lead": lead,
+        "in_inbox": lead.status == LeadStatus.INBOX,
+        "note": str(payload.get("note") or ""),
+        "company": str(payload.get("company") or ""),
+        "utm": _utm(lead),
+        # Whom intake matched the lead to is not named to someone who may not see them.
+        "history": audit_history(
+            lead, withheld=() if getattr(lead, "person_visible", False) else ("person",)
+        ),
+    }
+    return render(request, "web/intake/lead.html", context)
 
 
 @login_required

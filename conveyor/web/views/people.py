@@ -1,5 +1,5 @@
-"""People: the person page (details edited in place, deals, purchases, referrals, one timeline,
-touch logging, personal data, history) and merging duplicates.
+"""People: the person page (details edited in place, deals, purchases, leads, referrals, one
+timeline, touch logging, personal data, history) and merging duplicates.
 
 Every person is fetched through the access rule (`people_for`): a manager works with their own
 people, a head with their teams', the owner with anyone's; others look missing (404). The
@@ -29,6 +29,7 @@ from conveyor.analytics.selectors import managers_for
 from conveyor.core.errors import ServiceError
 from conveyor.core.fields import max_length
 from conveyor.core.selectors import audit_history
+from conveyor.intake.selectors import person_leads
 from conveyor.people.models import Company, Person, Temperature
 from conveyor.people.selectors import (
     MergePreview,
@@ -171,9 +172,9 @@ def _render_person(
     erase_error: str = "",
     referral_error: str = "",
 ) -> HttpResponse:
-    """The person page: details (each editable in place), lifecycle, deals, purchases,
+    """The person page: details (each editable in place), lifecycle, deals, purchases, leads,
     referrals, one timeline across their deals, touch logging, personal data and history.
-    A fixed number of queries however many deals, touches and referrals they have."""
+    A fixed number of queries however many deals, leads, touches and referrals they have."""
     user: User = request.user  # type: ignore[assignment]
     deals = list(
         with_next_task(deals_for(user).filter(person=person)).order_by("-opened_at", "-pk")
@@ -190,6 +191,7 @@ def _render_person(
             key=lambda deal: deal.purchase_number or 0,
         ),
         "lost_deals": [deal for deal in deals if deal.status == DealStatus.LOST],
+        "leads": list(person_leads(user, person)),
         "referrals": [
             (referral, lifecycle_from(referral))
             for referral in people_with_lifecycle(person_referrals(user, person))
