@@ -80,10 +80,6 @@ SCORING_DESCRIPTION = (
 # --- Shared -------------------------------------------------------------------------------------
 
 
-def _intake_user(request: HttpRequest) -> User:
-    return settings_user(request, _("Only owners and heads of sales change the settings."))
-
-
 def _forms_user(request: HttpRequest) -> User:
     return settings_user(request, _("Only owners and heads of sales manage web forms."))
 
@@ -162,7 +158,7 @@ def _question_save(
 @questions_router.get("", response=list[QuestionOut], summary="Qualifying questions")
 def question_list(request: HttpRequest, segment_id: Id | None = None) -> Any:
     """Every segment's questions (by segment name, then position), or one segment's."""
-    _intake_user(request)
+    settings_user(request)
     questions = settings_questions()
     if segment_id is not None:
         questions = questions.filter(segment_id=segment_id)
@@ -171,7 +167,7 @@ def question_list(request: HttpRequest, segment_id: Id | None = None) -> Any:
 
 @questions_router.get("/{question_id}", response=QuestionOut, summary="One qualifying question")
 def question_detail(request: HttpRequest, question_id: Id) -> QualificationQuestion:
-    _intake_user(request)
+    settings_user(request)
     return settings_questions().get(pk=question_id)
 
 
@@ -179,7 +175,7 @@ def question_detail(request: HttpRequest, question_id: Id) -> QualificationQuest
 def question_create(request: HttpRequest, payload: QuestionIn) -> Status[QualificationQuestion]:
     """The options and points are checked against the kind; a position already taken in the
     segment is refused (422 on `position`)."""
-    user = _intake_user(request)
+    user = settings_user(request)
     segment = chosen(Segment, payload.segment_id, "segment_id")
     assert segment is not None
     question = _question_save(user, None, segment, payload.model_dump())
@@ -195,7 +191,7 @@ def question_change(
     """Only the fields sent change. A question stays in its segment. Changing the kind
     usually needs new `options` and `scoring` too (refused on `scoring` otherwise)."""
     with transaction.atomic():
-        user = _intake_user(request)
+        user = settings_user(request)
         question = locked(settings_questions().get(pk=question_id))
         data = {
             "position": question.position,
@@ -313,13 +309,13 @@ def _rule_save(user: User, rule_id: int | None, data: dict[str, Any]) -> Routing
 @routing_router.get("", response=list[RoutingRuleOut], summary="Routing rules")
 def routing_rule_list(request: HttpRequest) -> Any:
     """Every rule, switched-off ones too, in the order routing tries them."""
-    _intake_user(request)
+    settings_user(request)
     return settings_routing_rules()
 
 
 @routing_router.get("/{rule_id}", response=RoutingRuleOut, summary="One routing rule")
 def routing_rule_detail(request: HttpRequest, rule_id: Id) -> RoutingRule:
-    _intake_user(request)
+    settings_user(request)
     return settings_routing_rules().get(pk=rule_id)
 
 
@@ -327,7 +323,7 @@ def routing_rule_detail(request: HttpRequest, rule_id: Id) -> RoutingRule:
 def routing_rule_create(request: HttpRequest, payload: RoutingRuleIn) -> Status[RoutingRule]:
     """Round robin and fewest open deals need `team_id` (a head routes to the teams they head
     only: 403), a fixed manager `fixed_owner_id`; a `question_id` needs its `answer`."""
-    user = _intake_user(request)
+    user = settings_user(request)
     return Status(201, _rule_save(user, None, payload.model_dump()))
 
 
@@ -337,7 +333,7 @@ def routing_rule_change(
 ) -> RoutingRule:
     """Only the fields sent change; `is_active: false` switches the rule off."""
     with transaction.atomic():
-        user = _intake_user(request)
+        user = settings_user(request)
         rule = locked(settings_routing_rules().get(pk=rule_id))
         current = {
             name: getattr(rule, name)

@@ -54,7 +54,10 @@ class DropFiles(FileUploadHandler):
         return None
 
 
-def _megabytes(size: int) -> str:
+def size_text(size: int) -> str:
+    """A size in bytes as people read it: KB below a megabyte, else MB."""
+    if size < 1024 * 1024:
+        return f"{size / 1024:.1f} KB"
     return f"{size / 1024 / 1024:.1f} MB"
 
 
@@ -70,7 +73,7 @@ class UploadLimitMiddleware:
             message = _(
                 "The upload is larger than this server takes: files up to %(limit)s "
                 "(CONVEYOR_IMPORT_MAX_BYTES)."
-            ) % {"limit": _megabytes(limit)}
+            ) % {"limit": size_text(limit)}
             return JsonResponse(error_body("too_large", message), status=413)
         request.upload_handlers = [DropFiles(request)]
         return self.get_response(request)

@@ -172,8 +172,6 @@ def referral_check(*, person: Person, referrer: Person) -> None:
 @transaction.atomic
 def person_link_referral(*, person_id: int, referred_by_id: int, by: User | None) -> Person:
     """Record that `referred_by` brought `person`. Refuses self-referral and cycles."""
-    if person_id == referred_by_id:
-        raise ServiceError(_("A person cannot refer themselves."), field="referred_by")
     try:
         person = Person.objects.select_for_update().get(pk=person_id)
         referrer = Person.objects.get(pk=referred_by_id)

@@ -22,6 +22,7 @@ from django.conf import settings
 from django.utils.translation import gettext as _
 
 from conveyor.core.errors import ServiceError
+from conveyor.core.uploads import size_text
 
 __all__ = ["ImportFileError", "Table", "check_size", "read_table", "read_table_file"]
 
@@ -79,12 +80,6 @@ class Table:
             ) from exc
 
 
-def _megabytes(size: int) -> str:
-    if size < 1024 * 1024:
-        return f"{size / 1024:.1f} KB"
-    return f"{size / 1024 / 1024:.1f} MB"
-
-
 def check_size(size: int) -> None:
     """Refuse a file over CONVEYOR_IMPORT_MAX_BYTES before reading it."""
     limit = int(settings.CONVEYOR_IMPORT_MAX_BYTES)
@@ -95,7 +90,7 @@ def check_size(size: int) -> None:
                 "(CONVEYOR_IMPORT_MAX_BYTES). Export a shorter period, or several files, "
                 "and import them one by one."
             )
-            % {"size": _megabytes(size), "limit": _megabytes(limit)},
+            % {"size": size_text(size), "limit": size_text(limit)},
             field="file",
         )
 
